@@ -1,0 +1,114 @@
+"""What the patient is sent: choosing the knowledge-base entry and rendering it.
+
+Actions hand this module what NLU understood (intent, facet entity) and what
+the conversation holds (the last topic); it returns a ``Reply`` whose text fits
+the channel: the short plain-text SMS version for SMS, the web text elsewhere.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from bot.clinic import Clinic, load_clinic
+from bot.knowledge import Entry, KnowledgeBase, fill_placeholders
+from bot.topics import TopicMap, topic_map
+
+SMS_CHANNELS = frozenset({"sms", "twilio"})
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    topic: str
+    entry_id: str
+    reviewed_on: dt.date
+    buttons: list[dict[str, str]] = field(default_factory=list)
+
+
+def is_sms(channel: str | None) -> bool:
+    return (channel or "").lower() in SMS_CHANNELS
+
+
+def render(entry: Entry, channel: str | None, clinic: Clinic) -> str:
+    """The entry's text for ``channel``, with the clinic's details filled in."""
+    return fill_placeholders(entry.sms if is_sms(channel) else entry.answer, clinic)
+
+
+class Answers:
+    """Picks and renders entries; one instance serves the action server."""
+
+    def __init__(
+        self, knowledge: KnowledgeBase | None = None, topics: TopicMap | None = None
+    ) -> None:
+        self.knowledge = knowledge or KnowledgeBase()
+        self.topics = topics or topic_map()
+
+    def menu_buttons(self) -> list[dict[str, str]]:
+        """The main topics as buttons whose payload asks the topic's intent."""
+        return [
+            {"title": t.label, "payload": f"/{t.intent}"} for t in self.topics.menu()
+        ]
+
+    def for_intent(
+        self, intent: str | None, facet: str | None, channel: str | None
+    ) -> Reply | None:
+        """The answer to a topic intent, narrowed by a facet where one exists."""
+        topic = self.topics.for_intent(intent)
+        if topic is None:
+            return None
+        return self._reply(topic.id, facet, channel)
+
+    def for_follow_up(
+        self, last_topic: str | None, facet: str | None, channel: str | None
+    ) -> Reply:
+        """The answer to "and after I stop?" / "what about the lips?".
+
+        Tries the last topic with the facet, then the facet's own topic (lips:
+        dryness), then the last topic's main entry; with neither a topic nor a
+        facet that has a topic of its own, asks which topic the patient means.
+        """
+        candidates: list[tuple[str, str | None]] = []
+        facet_info = self.topics.facet(facet)
+        if last_topic and facet_info:
+            candidates.append((last_topic, facet_info.id))
+        if facet_info and facet_info.default_topic:
+            candidates += [
+                (facet_info.default_topic, facet_info.id),
+                (facet_info.default_topic, None),
+            ]
+        if last_topic:
+            candidates.append((last_topic, None))
+        for topic_id, facet_id in candidates:
+            if self.knowledge.find(topic_id, facet_id) is not None:
+                return self._reply(topic_id, facet_id, channel)
+        return self.for_trigger("follow_up_without_topic", channel)
+
+    def for_trigger(self, trigger: str, channel: str | None) -> Reply:
+        """The entry reached without an intent (welcome, fallback, ...)."""
+        return self._reply(self.topics.for_trigger(trigger).id, None, channel)
+
+    def _reply(self, topic_id: str, facet: str | None, channel: str | None) -> Reply:
+        entry = None
+        if facet is not None:
+            entry = self.knowledge.find(topic_id, facet)
+        entry = entry or self.knowledge.find(topic_id, None)
+        if entry is None:
+            raise LookupError(f"no knowledge-base entry for topic {topic_id!r}")
+        topic = self.topics.topic(topic_id)
+        return Reply(
+            text=render(entry, channel, load_clinic()),
+            topic=topic_id,
+            entry_id=entry.id,
+            reviewed_on=entry.reviewed_on,
+            buttons=self.menu_buttons() if topic and topic.buttons else [],
+        )
+
+
+def unavailable_text(clinic: Clinic | None = None) -> str:
+    """What to say when the knowledge base cannot be read."""
+    clinic = clinic or load_clinic()
+    return (
+        f"Sorry, I can't look that up right now. Please call {clinic.name} at "
+        f"{clinic.phone}. In an emergency, call 911."
+    )

@@ -1,0 +1,39 @@
+"""The SQL engine behind the knowledge base (and, later, the handoff queue).
+
+SQLAlchemy 1.4 in 2.0 style: ``future=True`` engines and sessions, ``select()``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import declarative_base
+
+from bot import settings
+
+Base = declarative_base()
+
+
+@lru_cache(maxsize=8)
+def engine_for(url: str) -> Engine:
+    """One engine per database URL for the life of the process."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    return create_engine(url, future=True, pool_pre_ping=True)
+
+
+def default_engine() -> Engine:
+    """The engine for ``BOT_DATABASE_URL`` (or the embedded SQLite file)."""
+    return engine_for(settings.database_url())
+
+
+def create_schema(engine: Engine) -> None:
+    """Create the bot's tables where they are missing."""
+    # Importing the modules registers their tables on Base.metadata.
+    from bot import knowledge  # noqa: F401
+
+    Base.metadata.create_all(engine)

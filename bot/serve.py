@@ -1,0 +1,155 @@
+"""Run the action server and the Rasa server together, in the foreground.
+
+``python -m bot.serve`` starts both, waits until each answers, prints one
+"ready" line, and stops both on Ctrl-C (or when either one dies).
+``python -m bot.serve --shell`` starts the action server and ``rasa shell``.
+
+Environment: ``RASA_HOST``/``RASA_PORT`` (127.0.0.1:5005),
+``ACTIONS_HOST``/``ACTIONS_PORT`` (127.0.0.1:5055), ``BOT_TRACKER_DB``
+(var/conversations.db), ``BOT_DATABASE_URL`` (the knowledge base).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from bot import model_cache, settings
+
+STARTUP_TIMEOUT_S = 300
+
+
+class ServeError(RuntimeError):
+    pass
+
+
+def child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("ACTIONS_PORT", "5055")
+    env.setdefault("ACTIONS_HOST", "127.0.0.1")
+    env.setdefault("RASA_PORT", "5005")
+    env.setdefault("RASA_HOST", "127.0.0.1")
+    env.setdefault("BOT_TRACKER_DB", str(settings.VAR_DIR / "conversations.db"))
+    env["SANIC_HOST"] = env["ACTIONS_HOST"]  # rasa_sdk binds 0.0.0.0 without it
+    env.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return env
+
+
+def wait_until_up(url: str, process: subprocess.Popen, name: str) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServeError(f"{name} exited with code {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.5)
+    raise ServeError(f"{name} did not answer at {url} within {STARTUP_TIMEOUT_S} s")
+
+
+def stop(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    deadline = time.monotonic() + 15
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def start_actions(env: dict[str, str]) -> subprocess.Popen:
+    command = [
+        sys.executable, "-m", "rasa_sdk",
+        "--actions", "actions",
+        "--port", env["ACTIONS_PORT"],
+    ]  # fmt: skip
+    return subprocess.Popen(command, cwd=settings.PROJECT_ROOT, env=env)
+
+
+def rasa_command(mode: str, model: Path, env: dict[str, str]) -> list[str]:
+    common = [
+        "--model", str(model),
+        "--endpoints", "endpoints.yml",
+        "--port", env["RASA_PORT"],
+    ]  # fmt: skip
+    if mode == "shell":
+        return [sys.executable, "-m", "rasa", "shell", *common]
+    return [
+        sys.executable, "-m", "rasa", "run", *common,
+        "--interface", env["RASA_HOST"],
+        "--credentials", "credentials.yml",
+    ]  # fmt: skip
+
+
+def serve(shell: bool = False, model: Path | None = None) -> int:
+    env = child_env()
+    model = model or model_cache.model_path()
+    if not model.exists():
+        raise ServeError(f"no trained model at {model}: run `make train` first")
+    actions_url = f"http://{env['ACTIONS_HOST']}:{env['ACTIONS_PORT']}"
+    rasa_url = f"http://{env['RASA_HOST']}:{env['RASA_PORT']}"
+    processes: list[subprocess.Popen] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        processes.append(start_actions(env))
+        wait_until_up(f"{actions_url}/health", processes[0], "the action server")
+        if shell:
+            shell_process = subprocess.Popen(
+                rasa_command("shell", model, env), cwd=settings.PROJECT_ROOT, env=env
+            )
+            processes.append(shell_process)
+            return shell_process.wait()
+        processes.append(
+            subprocess.Popen(
+                rasa_command("run", model, env), cwd=settings.PROJECT_ROOT, env=env
+            )
+        )
+        wait_until_up(f"{rasa_url}/webhooks/rest/", processes[1], "the Rasa server")
+        print(
+            f"Bot ready: chat at {rasa_url}/webhooks/rest/webhook "
+            f"(socket.io on {rasa_url}), actions at {actions_url}. "
+            "Ctrl-C stops both.",
+            flush=True,
+        )
+        while all(p.poll() is None for p in processes):
+            time.sleep(0.5)
+        dead = next(p for p in processes if p.poll() is not None)
+        raise ServeError(f"a server exited (code {dead.returncode}); stopping")
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop(processes)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot.serve")
+    parser.add_argument("--shell", action="store_true", help="rasa shell for staff")
+    parser.add_argument("--model", type=Path, help="default: the current model")
+    args = parser.parse_args(argv)
+    try:
+        return serve(shell=args.shell, model=args.model)
+    except ServeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

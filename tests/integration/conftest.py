@@ -1,0 +1,121 @@
+"""The real bot: ``python -m bot.serve`` (action server + Rasa server) over HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+
+from bot import model_cache, settings
+from bot.db import engine_for
+from bot.knowledge import KnowledgeBase, load_knowledge
+
+READY_TIMEOUT_S = 300
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class RunningBot:
+    process: subprocess.Popen
+    rasa_url: str
+    actions_url: str
+    database_url: str
+    output: list[str] = field(default_factory=list)
+
+    @property
+    def knowledge(self) -> KnowledgeBase:
+        return KnowledgeBase(engine_for(self.database_url))
+
+    def say(self, sender: str, message: object) -> list[dict]:
+        response = requests.post(
+            f"{self.rasa_url}/webhooks/rest/webhook",
+            json={"sender": sender, "message": message},
+            timeout=60,
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def texts(self, sender: str, message: str) -> list[str]:
+        return [m["text"] for m in self.say(sender, message) if "text" in m]
+
+    def web_text(self, entry_id: str) -> str:
+        from bot.answers import render
+        from bot.clinic import load_clinic
+
+        entry = next(e for e in self.knowledge.entries() if e.id == entry_id)
+        return render(entry, "rest", load_clinic())
+
+
+def new_sender() -> str:
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBot]:
+    model = model_cache.model_path()
+    if not model.exists():
+        pytest.fail(f"no trained model at {model}: run `make train` (make test does)")
+    work: Path = tmp_path_factory.mktemp("bot")
+    database_url = f"sqlite:///{work / 'bot.db'}"
+    load_knowledge(engine_for(database_url))
+    rasa_port, actions_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "BOT_DATABASE_URL": database_url,
+        "BOT_TRACKER_DB": str(work / "conversations.db"),
+        "RASA_PORT": str(rasa_port),
+        "ACTIONS_PORT": str(actions_port),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot.serve"],
+        cwd=settings.PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    running = RunningBot(
+        process,
+        f"http://127.0.0.1:{rasa_port}",
+        f"http://127.0.0.1:{actions_port}",
+        database_url,
+    )
+    ready = threading.Event()
+
+    def read_output() -> None:
+        for line in process.stdout:
+            running.output.append(line)
+            if line.startswith("Bot ready"):
+                ready.set()
+
+    threading.Thread(target=read_output, daemon=True).start()
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while not ready.wait(1) and process.poll() is None and time.monotonic() < deadline:
+        pass
+    if not ready.is_set():
+        process.kill()
+        pytest.fail("the bot did not start:\n" + "".join(running.output[-60:]))
+    yield running
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)

@@ -1,0 +1,147 @@
+"""Multi-turn conversations with the real Rasa server and action server (REST)."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import time
+
+import pytest
+import requests
+import yaml
+
+from bot import settings
+from bot.clinic import load_clinic
+from bot.db import engine_for
+from bot.knowledge import load_knowledge
+
+from .conftest import new_sender
+
+pytestmark = pytest.mark.integration
+
+DOMAIN = yaml.safe_load((settings.PROJECT_ROOT / "domain.yml").read_text())
+
+
+def response_text(name: str) -> str:
+    return DOMAIN["responses"][name][0]["text"]
+
+
+def test_the_first_reply_says_what_the_bot_is_then_answers(bot):
+    sender = new_sender()
+    texts = bot.texts(sender, "can I donate blood while on accutane?")
+    assert texts[0] == bot.web_text("welcome")
+    assert "911" in texts[0]
+    assert texts[-1] == bot.web_text("blood_donation")
+    # The welcome is said once per conversation, not at every message.
+    assert bot.web_text("welcome") not in bot.texts(sender, "does it make you burn?")
+
+
+def test_a_follow_up_is_answered_in_the_context_of_the_last_topic(bot):
+    sender = new_sender()
+    bot.texts(sender, "is it ok to give blood if im taking isotretinoin")
+    assert bot.texts(sender, "and after I stop?") == [
+        bot.web_text("blood_donation_after_treatment")
+    ]
+    bot.texts(sender, "my skin is so dry on absorica")
+    assert bot.texts(sender, "what about for the lips?") == [
+        bot.web_text("dryness_lips")
+    ]
+
+
+def test_a_conversation_across_topics_keeps_the_facts(bot):
+    sender = new_sender()
+    greeting = bot.texts(sender, "hello")
+    assert greeting[-1] == response_text("utter_greet")
+    answers = [
+        ("how often do i have to see the dermatologist", "monthly_visits"),
+        ("what blood tests will they do", "blood_work"),
+        ("do I need to use 2 kinds of birth control", "birth_control"),
+        ("what sunscreen should I wear", "sun_protection"),
+    ]
+    for question, entry_id in answers:
+        assert bot.texts(sender, question) == [bot.web_text(entry_id)], question
+    assert bot.texts(sender, "thanks!") == [response_text("utter_you_are_welcome")]
+    assert bot.texts(sender, "bye") == [response_text("utter_goodbye")]
+
+
+def test_a_dose_question_goes_to_the_dermatologist_with_the_clinics_phone(bot):
+    sender = new_sender()
+    texts = bot.texts(sender, "can I double my dose if I missed one yesterday?")
+    assert texts[-1] == bot.web_text("medical_decision")
+    assert load_clinic().phone in texts[-1]
+
+
+def test_low_confidence_offers_the_topics_and_the_clinics_contact(bot):
+    sender = new_sender()
+    bot.texts(sender, "hi")
+    reply = bot.say(sender, "blorf quazzle snerk")
+    assert reply[-1]["text"] == bot.web_text("fallback")
+    assert load_clinic().phone in reply[-1]["text"]
+    assert {"/ask_what_is_isotretinoin", "/book_appointment"} <= {
+        b["payload"] for b in reply[-1]["buttons"]
+    }
+
+
+def test_a_menu_button_asks_its_topic(bot):
+    sender = new_sender()
+    bot.texts(sender, "hi")
+    assert bot.texts(sender, "/ask_sun_protection") == [bot.web_text("sun_protection")]
+
+
+def test_unrelated_chat_is_declined_politely(bot):
+    sender = new_sender()
+    bot.texts(sender, "hey")
+    assert bot.texts(sender, "who won the football game last night") == [
+        response_text("utter_out_of_scope")
+    ]
+
+
+def test_a_wording_change_reaches_patients_without_retraining(bot, knowledge_files):
+    knowledge_files.edit(
+        "night_vision",
+        answer="NEW WORDING: it can be harder to see in the dark. Drive with care.",
+    )
+    load_knowledge(engine_for(bot.database_url), knowledge_files.directory)
+    try:
+        sender = new_sender()
+        texts = bot.texts(sender, "will accutane affect my vision at night?")
+        assert texts[-1].startswith("NEW WORDING")
+    finally:
+        load_knowledge(engine_for(bot.database_url))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"{not json",
+        b'{"sender": "x"}',
+        b'{"sender": "x", "message": 12}',
+        b'{"sender": "x", "message": ""}',
+        b'{"sender": "x", "message": "' + b"acne " * 40_000 + b'"}',
+        bytes(range(256)),
+    ],
+    ids=["empty", "malformed", "no-message", "number", "blank", "huge", "binary"],
+)
+def test_bad_input_gets_a_clear_error_or_a_safe_reply(bot, body):
+    response = requests.post(
+        f"{bot.rasa_url}/webhooks/rest/webhook",
+        data=body,
+        headers={"Content-Type": "application/json"},
+        timeout=60,
+    )
+    assert response.status_code in (200, 400, 413), response.text[:200]
+    # The server is still there and still answering.
+    sender = new_sender()
+    assert bot.texts(sender, "what is isotretinoin")[-1] == bot.web_text("what_is")
+
+
+def test_ctrl_c_stops_both_servers(bot):
+    """Last: make run's Ctrl-C stops the Rasa server and the action server."""
+    bot.process.send_signal(signal.SIGINT)
+    bot.process.wait(timeout=30)
+    time.sleep(0.5)
+    for url in (bot.rasa_url, bot.actions_url):
+        port = int(url.rsplit(":", 1)[1])
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", port)) != 0, f"{url} still open"
