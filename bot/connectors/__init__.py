@@ -1,0 +1,1 @@
+"""Rasa input channels written for the clinic (registered in credentials.yml)."""
