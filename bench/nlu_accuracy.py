@@ -31,11 +31,14 @@ TARGET_ACCURACY = 0.95
 async def evaluate(model: Path, test_set: Path) -> int:
     from rasa.core.agent import Agent
     from rasa.shared.nlu.training_data.loading import load_data
+    from rasa.utils.log_utils import configure_structlog
     from sklearn.metrics import f1_score
 
+    configure_structlog(logging.WARNING)  # Rasa's debug lines carry the text
     agent = Agent.load(str(model))
     examples = load_data(str(test_set)).intent_examples
-    gold, predicted, timings = [], [], []
+    synonyms = load_data(str(settings.DATA_DIR / "nlu")).entity_synonyms
+    gold, predicted, top_intent, timings = [], [], [], []
     entity_total = entity_right = 0
     for example in examples:
         start = time.perf_counter()
@@ -43,7 +46,12 @@ async def evaluate(model: Path, test_set: Path) -> int:
         timings.append(time.perf_counter() - start)
         gold.append(example.get("intent"))
         predicted.append(parsed["intent"]["name"])
-        expected = {(e["entity"], e["value"]) for e in example.get("entities") or []}
+        ranking = [r["name"] for r in parsed.get("intent_ranking") or []]
+        top_intent.append(next((r for r in ranking if r != "nlu_fallback"), None))
+        expected = {
+            (e["entity"], synonyms.get(str(e["value"]).lower(), e["value"]))
+            for e in example.get("entities") or []
+        }
         found = {(e["entity"], e["value"]) for e in parsed.get("entities") or []}
         entity_total += len(expected)
         entity_right += len(expected & found)
@@ -54,6 +62,10 @@ async def evaluate(model: Path, test_set: Path) -> int:
     macro_f1 = f1_score(gold, predicted, labels=labels, average="macro")
     per_intent = f1_score(gold, predicted, labels=labels, average=None)
     fallback = sum(p == "nlu_fallback" for p in predicted)
+    wrong = sum(
+        g != p and p != "nlu_fallback" for g, p in zip(gold, predicted, strict=True)
+    )
+    top_right = sum(g == t for g, t in zip(gold, top_intent, strict=True))
     confusions = Counter((g, p) for g, p in zip(gold, predicted, strict=True) if g != p)
 
     print(f"model:            {model.name}")
@@ -61,7 +73,12 @@ async def evaluate(model: Path, test_set: Path) -> int:
     print(f"intent accuracy:  {accuracy:.1%} ({right}/{len(gold)})"
           f"  target >= {TARGET_ACCURACY:.0%}")  # fmt: skip
     print(f"macro-F1:         {macro_f1:.3f}")
-    print(f"fallback rate:    {fallback / len(gold):.1%} ({fallback} messages)")
+    print(f"fallback rate:    {fallback / len(gold):.1%} ({fallback} messages "
+          "answered with the topic menu)")  # fmt: skip
+    print(f"wrong answers:    {wrong / len(gold):.1%} ({wrong} messages given "
+          "another intent with confidence)")  # fmt: skip
+    print(f"top intent right: {top_right / len(gold):.1%} (if there were no "
+          "fallback threshold)")  # fmt: skip
     if entity_total:
         print(f"entity recall:    {entity_right / entity_total:.1%} "
               f"({entity_right}/{entity_total} drug/facet values)")  # fmt: skip

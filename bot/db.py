@@ -32,8 +32,5 @@ def default_engine() -> Engine:
 
 
 def create_schema(engine: Engine) -> None:
-    """Create the bot's tables where they are missing."""
-    # Importing the modules registers their tables on Base.metadata.
-    from bot import knowledge  # noqa: F401
-
+    """Create the tables of every imported model module where they are missing."""
     Base.metadata.create_all(engine)

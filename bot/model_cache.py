@@ -57,6 +57,12 @@ def model_path(root: Path = settings.PROJECT_ROOT, config: str = "config.yml") -
     return root / "models" / f"{stem}-{fingerprint(root, config)}.tar.gz"
 
 
+def current_model() -> Path:
+    """The model to serve: ``BOT_MODEL`` if set, else the one for today's inputs."""
+    override = os.environ.get("BOT_MODEL")
+    return Path(override) if override else model_path()
+
+
 def train(root: Path = settings.PROJECT_ROOT, config: str = "config.yml") -> Path:
     """The model for the current inputs, training it first if needed."""
     target = model_path(root, config)
@@ -88,7 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "train":
         train(config=args.config)
     elif args.command == "path":
-        print(model_path(config=args.config))
+        print(
+            current_model()
+            if args.config == "config.yml"
+            else model_path(config=args.config)
+        )
     else:
         print(fingerprint(config=args.config))
     return 0

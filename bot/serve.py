@@ -6,7 +6,8 @@
 
 Environment: ``RASA_HOST``/``RASA_PORT`` (127.0.0.1:5005),
 ``ACTIONS_HOST``/``ACTIONS_PORT`` (127.0.0.1:5055), ``BOT_TRACKER_DB``
-(var/conversations.db), ``BOT_DATABASE_URL`` (the knowledge base).
+(var/conversations.db), ``BOT_DATABASE_URL`` (the knowledge base),
+``BOT_MODEL`` (a model file; default: the one trained for the current inputs).
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ def rasa_command(mode: str, model: Path, env: dict[str, str]) -> list[str]:
 
 def serve(shell: bool = False, model: Path | None = None) -> int:
     env = child_env()
-    model = model or model_cache.model_path()
+    model = model or model_cache.current_model()
     if not model.exists():
         raise ServeError(f"no trained model at {model}: run `make train` first")
     actions_url = f"http://{env['ACTIONS_HOST']}:{env['ACTIONS_PORT']}"

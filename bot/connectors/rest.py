@@ -21,6 +21,8 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.answers import unavailable_text
+
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
@@ -114,6 +116,13 @@ class PatientRestInput(RestInput):
                 return response.json(
                     {"error": "the message could not be processed; please try again"},
                     status=500,
+                )
+            if not collector.messages:
+                # The action server failed or is down: never leave the patient
+                # without an answer.
+                logger.error("no reply was produced for a REST message")
+                return response.json(
+                    [{"recipient_id": incoming.sender, "text": unavailable_text()}]
                 )
             return response.json(collector.messages)
 

@@ -37,12 +37,14 @@ class RunningBot:
     actions_url: str
     database_url: str
     output: list[str] = field(default_factory=list)
+    sent: list[str] = field(default_factory=list)
 
     @property
     def knowledge(self) -> KnowledgeBase:
         return KnowledgeBase(engine_for(self.database_url))
 
     def say(self, sender: str, message: object) -> list[dict]:
+        self.sent.append(str(message))
         response = requests.post(
             f"{self.rasa_url}/webhooks/rest/webhook",
             json={"sender": sender, "message": message},
@@ -62,13 +64,15 @@ class RunningBot:
         return render(entry, "rest", load_clinic())
 
 
-def new_sender() -> str:
+@pytest.fixture
+def sender() -> str:
+    """A new conversation id."""
     return f"test-{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture(scope="session")
 def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBot]:
-    model = model_cache.model_path()
+    model = model_cache.current_model()
     if not model.exists():
         pytest.fail(f"no trained model at {model}: run `make train` (make test does)")
     work: Path = tmp_path_factory.mktemp("bot")

@@ -15,8 +15,6 @@ from bot.clinic import load_clinic
 from bot.db import engine_for
 from bot.knowledge import load_knowledge
 
-from .conftest import new_sender
-
 pytestmark = pytest.mark.integration
 
 DOMAIN = yaml.safe_load((settings.PROJECT_ROOT / "domain.yml").read_text())
@@ -26,8 +24,7 @@ def response_text(name: str) -> str:
     return DOMAIN["responses"][name][0]["text"]
 
 
-def test_the_first_reply_says_what_the_bot_is_then_answers(bot):
-    sender = new_sender()
+def test_the_first_reply_says_what_the_bot_is_then_answers(bot, sender):
     texts = bot.texts(sender, "can I donate blood while on accutane?")
     assert texts[0] == bot.web_text("welcome")
     assert "911" in texts[0]
@@ -36,8 +33,7 @@ def test_the_first_reply_says_what_the_bot_is_then_answers(bot):
     assert bot.web_text("welcome") not in bot.texts(sender, "does it make you burn?")
 
 
-def test_a_follow_up_is_answered_in_the_context_of_the_last_topic(bot):
-    sender = new_sender()
+def test_a_follow_up_is_answered_in_the_context_of_the_last_topic(bot, sender):
     bot.texts(sender, "is it ok to give blood if im taking isotretinoin")
     assert bot.texts(sender, "and after I stop?") == [
         bot.web_text("blood_donation_after_treatment")
@@ -48,8 +44,7 @@ def test_a_follow_up_is_answered_in_the_context_of_the_last_topic(bot):
     ]
 
 
-def test_a_conversation_across_topics_keeps_the_facts(bot):
-    sender = new_sender()
+def test_a_conversation_across_topics_keeps_the_facts(bot, sender):
     greeting = bot.texts(sender, "hello")
     assert greeting[-1] == response_text("utter_greet")
     answers = [
@@ -64,15 +59,13 @@ def test_a_conversation_across_topics_keeps_the_facts(bot):
     assert bot.texts(sender, "bye") == [response_text("utter_goodbye")]
 
 
-def test_a_dose_question_goes_to_the_dermatologist_with_the_clinics_phone(bot):
-    sender = new_sender()
+def test_a_dose_question_goes_to_the_dermatologist_with_the_clinics_phone(bot, sender):
     texts = bot.texts(sender, "can I double my dose if I missed one yesterday?")
     assert texts[-1] == bot.web_text("medical_decision")
     assert load_clinic().phone in texts[-1]
 
 
-def test_low_confidence_offers_the_topics_and_the_clinics_contact(bot):
-    sender = new_sender()
+def test_low_confidence_offers_the_topics_and_the_clinics_contact(bot, sender):
     bot.texts(sender, "hi")
     reply = bot.say(sender, "blorf quazzle snerk")
     assert reply[-1]["text"] == bot.web_text("fallback")
@@ -82,28 +75,27 @@ def test_low_confidence_offers_the_topics_and_the_clinics_contact(bot):
     }
 
 
-def test_a_menu_button_asks_its_topic(bot):
-    sender = new_sender()
+def test_a_menu_button_asks_its_topic(bot, sender):
     bot.texts(sender, "hi")
     assert bot.texts(sender, "/ask_sun_protection") == [bot.web_text("sun_protection")]
 
 
-def test_unrelated_chat_is_declined_politely(bot):
-    sender = new_sender()
+def test_unrelated_chat_is_declined_politely(bot, sender):
     bot.texts(sender, "hey")
     assert bot.texts(sender, "who won the football game last night") == [
         response_text("utter_out_of_scope")
     ]
 
 
-def test_a_wording_change_reaches_patients_without_retraining(bot, knowledge_files):
+def test_a_wording_change_reaches_patients_without_retraining(
+    bot, knowledge_files, sender
+):
     knowledge_files.edit(
         "night_vision",
         answer="NEW WORDING: it can be harder to see in the dark. Drive with care.",
     )
     load_knowledge(engine_for(bot.database_url), knowledge_files.directory)
     try:
-        sender = new_sender()
         texts = bot.texts(sender, "will accutane affect my vision at night?")
         assert texts[-1].startswith("NEW WORDING")
     finally:
@@ -123,7 +115,7 @@ def test_a_wording_change_reaches_patients_without_retraining(bot, knowledge_fil
     ],
     ids=["empty", "malformed", "no-message", "number", "blank", "huge", "binary"],
 )
-def test_bad_input_gets_a_clear_error_and_the_bot_keeps_answering(bot, body):
+def test_bad_input_gets_a_clear_error_and_the_bot_keeps_answering(bot, body, sender):
     response = requests.post(
         f"{bot.rasa_url}/webhooks/rest/webhook",
         data=body,
@@ -133,8 +125,16 @@ def test_bad_input_gets_a_clear_error_and_the_bot_keeps_answering(bot, body):
     assert response.status_code in (400, 413), response.text[:200]
     assert response.json()["error"]
     # The server is still there and still answering.
-    sender = new_sender()
     assert bot.texts(sender, "what is isotretinoin")[-1] == bot.web_text("what_is")
+
+
+def test_no_patient_message_reaches_the_logs(bot):
+    """Rasa and the action server log at INFO: no message text may appear."""
+    log = "".join(bot.output)
+    assert "Rasa server is up and running" in log  # the log really is captured
+    sent = {m for m in bot.sent if len(m) > 12 and not m.startswith("/")}
+    assert len(sent) >= 10
+    assert [m for m in sent if m in log] == []
 
 
 def test_ctrl_c_stops_both_servers(bot):
