@@ -1,0 +1,98 @@
+"""Safety screen figures on the reviewed message sets (tests/data/safety_messages.yml).
+
+Prints crisis recall, concern recall (as at least a concern), the false-alarm
+rates on ordinary messages (crisis, and concern where the set does not mark a
+concern as tolerable), and the screen's own time per message. Targets: crisis
+recall 100%, no ordinary message raised as a crisis, under 2 ms per message.
+
+    .venv/bin/python bench/safety.py [--show-misses]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot import settings  # noqa: E402
+from bot.safety import Level, SafetyScreen  # noqa: E402
+
+MESSAGES = settings.PROJECT_ROOT / "tests" / "data" / "safety_messages.yml"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--show-misses", action="store_true")
+    args = parser.parse_args()
+    sets = yaml.safe_load(MESSAGES.read_text(encoding="utf-8"))
+    screen = SafetyScreen.from_files()
+
+    def levels(key: str) -> list[tuple[dict, Level | None]]:
+        return [(item, screen.screen(item["text"]).level) for item in sets[key]]
+
+    crisis = levels("crisis")
+    concern = levels("concern")
+    informational = levels("informational_crisis_words")
+    ordinary = levels("ordinary")
+    missed_crisis = [i for i, lv in crisis if lv is not Level.CRISIS]
+    missed_concern = [i for i, lv in concern if lv is None]
+    false_crisis = [i for i, lv in ordinary if lv is Level.CRISIS]
+    false_concern = [
+        i
+        for i, lv in ordinary
+        if lv is Level.CONCERN and "tolerable" not in (i.get("note") or "")
+    ]
+
+    texts = [item["text"] for key in sets for item in sets[key]]
+    for text in texts[:50]:  # warm-up
+        screen.screen(text)
+    timings = []
+    for _ in range(5):
+        for text in texts:
+            start = time.perf_counter()
+            screen.screen(text)
+            timings.append(time.perf_counter() - start)
+
+    def rate(part: list, whole: list, count: int | None = None) -> str:
+        count = len(part) if count is None else count
+        return f"{count / len(whole):.1%} ({count}/{len(whole)})"
+
+    caught_crisis = len(crisis) - len(missed_crisis)
+    caught_concern = len(concern) - len(missed_concern)
+    info_crisis = sum(lv is Level.CRISIS for _, lv in informational)
+    info_concern = sum(lv is Level.CONCERN for _, lv in informational)
+    median_ms = statistics.median(timings) * 1000
+    p99_ms = sorted(timings)[int(len(timings) * 0.99)] * 1000
+    print(f"crisis recall:           {rate(missed_crisis, crisis, caught_crisis)}")
+    print(f"concern recall:          {rate(missed_concern, concern, caught_concern)}")
+    print(
+        f"informational (suicide named): crisis {info_crisis}, "
+        f"concern {info_concern}, of {len(informational)}"
+    )
+    print(f"false crisis, ordinary:  {rate(false_crisis, ordinary)}")
+    print(f"false concern, ordinary: {rate(false_concern, ordinary)} (not tolerable)")
+    print(
+        f"screen time:             median {median_ms:.3f} ms, p99 {p99_ms:.3f} ms "
+        f"per message ({len(timings)} runs)"
+    )
+    if args.show_misses:
+        for title, items in [
+            ("missed crisis", missed_crisis),
+            ("missed concern", missed_concern),
+            ("false crisis", false_crisis),
+            ("false concern", false_concern),
+        ]:
+            for item in items:
+                print(f"  {title}: {item['text']!r} -> {screen.screen(item['text'])}")
+    ok = not missed_crisis and not false_crisis
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
