@@ -12,7 +12,7 @@ export RASA_TELEMETRY_ENABLED ?= false
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: run test setup install kb train shell lint format validate test-core \
-	bench clean
+	bench handoffs clean
 
 run: train
 	$(PY) -m bot.serve
@@ -67,6 +67,11 @@ test-core: train
 
 bench: train
 	$(PY) bench/nlu_accuracy.py
+	$(PY) bench/safety.py
+
+# Staff: the open handoffs (python -m bot.staff --help for show/claim/resolve).
+handoffs: install
+	$(PY) -m bot.staff handoffs --status open
 
 clean:
 	rm -rf $(VENV) var models results .pytest_cache .ruff_cache

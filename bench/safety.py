@@ -1,4 +1,13 @@
-"""Safety screen figures on the reviewed message sets (tests/data/safety_messages.yml).
+"""Safety screen figures on two message sets.
+
+- tests/data/safety_messages.yml: the development set; the phrase lists were
+  tuned on it, so its figures show that every case there is handled.
+- tests/data/safety_holdout.yml: written independently; measured once before
+  any tuning (crisis recall 56.7%, concern 75.0%, 1 false crisis in 100), then
+  used to generalise the lists by warning-sign category. Now a regression set.
+- tests/data/safety_holdout_2.yml: written independently after that and never
+  used to tune the lists; its figures estimate how the screen does on new
+  messages.
 
 Prints crisis recall, concern recall (as at least a concern), the false-alarm
 rates on ordinary messages (crisis, and concern where the set does not mark a
@@ -23,22 +32,41 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bot import settings  # noqa: E402
 from bot.safety import Level, SafetyScreen  # noqa: E402
 
-MESSAGES = settings.PROJECT_ROOT / "tests" / "data" / "safety_messages.yml"
+DATA = settings.PROJECT_ROOT / "tests" / "data"
+SETS = {
+    "development set (tuned on)": DATA / "safety_messages.yml",
+    "first held-out set (tuned on after one measurement)": DATA / "safety_holdout.yml",
+    "second held-out set (never tuned on)": DATA / "safety_holdout_2.yml",
+}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--show-misses", action="store_true")
     args = parser.parse_args()
-    sets = yaml.safe_load(MESSAGES.read_text(encoding="utf-8"))
     screen = SafetyScreen.from_files()
+    ok = True
+    for title, path in SETS.items():
+        if not path.exists():
+            continue
+        print(f"== {title}: {path.name}")
+        sets = yaml.safe_load(path.read_text(encoding="utf-8"))
+        ok = report(screen, sets, args.show_misses) and ok
+    return 0 if ok else 1
+
+
+def report(screen: SafetyScreen, sets: dict, show_misses: bool) -> bool:
 
     def levels(key: str) -> list[tuple[dict, Level | None]]:
         return [(item, screen.screen(item["text"]).level) for item in sets[key]]
 
     crisis = levels("crisis")
     concern = levels("concern")
-    informational = levels("informational_crisis_words")
+    informational = (
+        levels("informational_crisis_words")
+        if sets.get("informational_crisis_words")
+        else []
+    )
     ordinary = levels("ordinary")
     missed_crisis = [i for i, lv in crisis if lv is not Level.CRISIS]
     missed_concern = [i for i, lv in concern if lv is None]
@@ -71,17 +99,18 @@ def main() -> int:
     p99_ms = sorted(timings)[int(len(timings) * 0.99)] * 1000
     print(f"crisis recall:           {rate(missed_crisis, crisis, caught_crisis)}")
     print(f"concern recall:          {rate(missed_concern, concern, caught_concern)}")
-    print(
-        f"informational (suicide named): crisis {info_crisis}, "
-        f"concern {info_concern}, of {len(informational)}"
-    )
+    if informational:
+        print(
+            f"informational (suicide named): crisis {info_crisis}, "
+            f"concern {info_concern}, of {len(informational)}"
+        )
     print(f"false crisis, ordinary:  {rate(false_crisis, ordinary)}")
     print(f"false concern, ordinary: {rate(false_concern, ordinary)} (not tolerable)")
     print(
         f"screen time:             median {median_ms:.3f} ms, p99 {p99_ms:.3f} ms "
         f"per message ({len(timings)} runs)"
     )
-    if args.show_misses:
+    if show_misses:
         for title, items in [
             ("missed crisis", missed_crisis),
             ("missed concern", missed_concern),
@@ -90,8 +119,7 @@ def main() -> int:
         ]:
             for item in items:
                 print(f"  {title}: {item['text']!r} -> {screen.screen(item['text'])}")
-    ok = not missed_crisis and not false_crisis
-    return 0 if ok else 1
+    return not missed_crisis and not false_crisis
 
 
 if __name__ == "__main__":

@@ -8,11 +8,20 @@ the channel: the short plain-text SMS version for SMS, the web text elsewhere.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass, field
 
 from bot.clinic import Clinic, load_clinic
-from bot.knowledge import Entry, KnowledgeBase, fill_placeholders
+from bot.knowledge import (
+    Entry,
+    KnowledgeBase,
+    KnowledgeBaseUnavailable,
+    fill_placeholders,
+    read_knowledge,
+)
 from bot.topics import TopicMap, topic_map
+
+logger = logging.getLogger(__name__)
 
 SMS_CHANNELS = frozenset({"sms", "twilio"})
 
@@ -43,6 +52,17 @@ class Answers:
     ) -> None:
         self.knowledge = knowledge or KnowledgeBase()
         self.topics = topics or topic_map()
+        self._from_files: dict[tuple[str, str | None], Entry] | None = None
+
+    def find(self, topic: str, facet: str | None) -> Entry | None:
+        """The entry from the database, or from the reviewed files if it is down."""
+        try:
+            return self.knowledge.find(topic, facet)
+        except KnowledgeBaseUnavailable:
+            logger.error("knowledge-base database unavailable: answering from files")
+            if self._from_files is None:
+                self._from_files = {(e.topic, e.facet): e for e in read_knowledge()}
+            return self._from_files.get((topic, facet))
 
     def menu_buttons(self) -> list[dict[str, str]]:
         """The main topics as buttons whose payload asks the topic's intent."""
@@ -80,7 +100,7 @@ class Answers:
         if last_topic:
             candidates.append((last_topic, None))
         for topic_id, facet_id in candidates:
-            if self.knowledge.find(topic_id, facet_id) is not None:
+            if self.find(topic_id, facet_id) is not None:
                 return self._reply(topic_id, facet_id, channel)
         return self.for_trigger("follow_up_without_topic", channel)
 
@@ -91,8 +111,8 @@ class Answers:
     def _reply(self, topic_id: str, facet: str | None, channel: str | None) -> Reply:
         entry = None
         if facet is not None:
-            entry = self.knowledge.find(topic_id, facet)
-        entry = entry or self.knowledge.find(topic_id, None)
+            entry = self.find(topic_id, facet)
+        entry = entry or self.find(topic_id, None)
         if entry is None:
             raise LookupError(f"no knowledge-base entry for topic {topic_id!r}")
         topic = self.topics.topic(topic_id)
@@ -106,9 +126,17 @@ class Answers:
 
 
 def unavailable_text(clinic: Clinic | None = None) -> str:
-    """What to say when the knowledge base cannot be read."""
+    """What to say when neither the database nor the reviewed files can be read."""
     clinic = clinic or load_clinic()
     return (
         f"Sorry, I can't look that up right now. Please call {clinic.name} at "
         f"{clinic.phone}. In an emergency, call 911."
+    )
+
+
+def emergency_text() -> str:
+    """The crisis reply of last resort, when no reviewed content can be read."""
+    return (
+        "If you are in danger right now, call 911. Call or text 988 to reach the "
+        "Suicide & Crisis Lifeline, any time, day or night."
     )

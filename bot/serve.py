@@ -73,6 +73,7 @@ def stop(processes: list[subprocess.Popen]) -> None:
 
 
 def start_actions(env: dict[str, str]) -> subprocess.Popen:
+    env = {**env, "BOT_ALERT_WORKER": "on"}  # staff alerts start with the server
     command = [
         sys.executable, "-m", "rasa_sdk",
         "--actions", "actions",

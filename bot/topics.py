@@ -25,6 +25,7 @@ class Topic:
     trigger: str | None = None
     menu: bool = False
     buttons: bool = False
+    follow_ups: bool = True
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import threading
+import uuid
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
 import yaml
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
 from bot import settings
@@ -84,3 +89,93 @@ def bot_database(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator
     """Point the process's default database (BOT_DATABASE_URL) at a test db."""
     monkeypatch.setenv("BOT_DATABASE_URL", database_url)
     yield database_url
+
+
+POSTGRES_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+
+
+class PostgresDatabase:
+    """A fresh database on the local PostgreSQL server, that a test can take down."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.url = f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
+        self.admin = create_engine(
+            POSTGRES_ADMIN_URL, future=True, isolation_level="AUTOCOMMIT"
+        )
+
+    def execute(self, sql: str) -> None:
+        with self.admin.connect() as connection:
+            connection.execute(text(sql))
+
+    def go_down(self) -> None:
+        """Refuse new connections and end the open ones, as an outage would."""
+        self.execute(f'ALTER DATABASE "{self.name}" ALLOW_CONNECTIONS false')
+        self.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            f"WHERE datname = '{self.name}'"
+        )
+
+    def come_back(self) -> None:
+        self.execute(f'ALTER DATABASE "{self.name}" ALLOW_CONNECTIONS true')
+
+
+def _postgres() -> Iterator[PostgresDatabase]:
+    database = PostgresDatabase(f"bot_test_{uuid.uuid4().hex[:10]}")
+    database.execute(f'CREATE DATABASE "{database.name}"')
+    try:
+        yield database
+    finally:
+        engine_for(database.url).dispose()
+        database.come_back()
+        database.execute(f'DROP DATABASE IF EXISTS "{database.name}" WITH (FORCE)')
+        database.admin.dispose()
+
+
+postgres = pytest.fixture(_postgres)
+session_postgres = pytest.fixture(scope="session")(_postgres)
+
+
+@pytest.fixture
+def postgres_url(postgres: PostgresDatabase) -> str:
+    return postgres.url
+
+
+class Webhook:
+    """A real local HTTP server standing in for Slack's incoming webhook."""
+
+    def __init__(self, status: int = 200) -> None:
+        self.status = status
+        self.received: list[dict] = []
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                hook.received.append(json.loads(body))
+                self.send_response(hook.status)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def alerts_for(self, handoff_id: str) -> list[dict]:
+        return [a for a in self.received if a.get("handoff_id") == handoff_id]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _webhook() -> Iterator[Webhook]:
+    hook = Webhook()
+    yield hook
+    hook.close()
+
+
+webhook = pytest.fixture(_webhook)
+session_webhook = pytest.fixture(scope="session")(_webhook)

@@ -19,6 +19,7 @@ import requests
 
 from bot import model_cache, settings
 from bot.db import engine_for
+from bot.handoffs import HandoffQueue
 from bot.knowledge import KnowledgeBase, load_knowledge
 
 READY_TIMEOUT_S = 300
@@ -36,8 +37,25 @@ class RunningBot:
     rasa_url: str
     actions_url: str
     database_url: str
+    work: Path
+    postgres: object
+    webhook: object
     output: list[str] = field(default_factory=list)
     sent: list[str] = field(default_factory=list)
+
+    @property
+    def handoffs(self) -> HandoffQueue:
+        return HandoffQueue(engine_for(self.database_url), self.work / "spool.jsonl")
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment staff commands need to see this bot's data."""
+        return {
+            **os.environ,
+            "BOT_DATABASE_URL": self.database_url,
+            "BOT_TRACKER_DB": str(self.work / "conversations.db"),
+            "BOT_HANDOFF_SPOOL": str(self.work / "spool.jsonl"),
+        }
 
     @property
     def knowledge(self) -> KnowledgeBase:
@@ -71,18 +89,26 @@ def sender() -> str:
 
 
 @pytest.fixture(scope="session")
-def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBot]:
+def bot(
+    tmp_path_factory: pytest.TempPathFactory, session_postgres, session_webhook
+) -> Iterator[RunningBot]:
+    """The bot as `make run` starts it, its own database on PostgreSQL (so a
+    test can take it down) and staff alerts going to a real local webhook."""
     model = model_cache.current_model()
     if not model.exists():
         pytest.fail(f"no trained model at {model}: run `make train` (make test does)")
     work: Path = tmp_path_factory.mktemp("bot")
-    database_url = f"sqlite:///{work / 'bot.db'}"
+    database_url = session_postgres.url
     load_knowledge(engine_for(database_url))
     rasa_port, actions_port = free_port(), free_port()
     env = {
         **os.environ,
         "BOT_DATABASE_URL": database_url,
         "BOT_TRACKER_DB": str(work / "conversations.db"),
+        "BOT_HANDOFF_SPOOL": str(work / "spool.jsonl"),
+        "HANDOFF_WEBHOOK_URL": session_webhook.url,
+        "HANDOFF_RETRY_INTERVAL_S": "1",
+        "HANDOFF_RETRY_BASE_S": "1",
         "RASA_PORT": str(rasa_port),
         "ACTIONS_PORT": str(actions_port),
     }
@@ -100,6 +126,9 @@ def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBot]:
         f"http://127.0.0.1:{rasa_port}",
         f"http://127.0.0.1:{actions_port}",
         database_url,
+        work,
+        session_postgres,
+        session_webhook,
     )
     ready = threading.Event()
 
@@ -123,3 +152,14 @@ def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBot]:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
+
+
+def wait_for(check, timeout_s: float = 30.0, every_s: float = 0.25):
+    """Poll ``check`` until it returns something truthy (or fail)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(every_s)
+    raise AssertionError(f"not true within {timeout_s} s: {check}")

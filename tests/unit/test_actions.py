@@ -1,4 +1,5 @@
-"""Every custom action, run as the action server runs it, on a real knowledge base."""
+"""Every custom action, run as the action server runs it, on a real knowledge
+base and a real handoff table."""
 
 from __future__ import annotations
 
@@ -10,36 +11,43 @@ from rasa_sdk.events import SessionStarted, SlotSet, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import actions
-from bot.answers import render
+from bot.answers import emergency_text, render
 from bot.clinic import load_clinic
+from bot.handoffs import HandoffQueue
 from bot.knowledge import KnowledgeBase, load_knowledge
 from bot.topics import topic_map
 
 
 @pytest.fixture(autouse=True)
-def action_server_database(bot_database, engine):
+def action_server_database(bot_database, engine, tmp_path, monkeypatch):
     """The action server's own database, loaded from the reviewed files."""
+    monkeypatch.setenv("BOT_HANDOFF_SPOOL", str(tmp_path / "spool.jsonl"))
+    monkeypatch.setenv("HANDOFF_WEBHOOK_URL", "")
     load_knowledge(engine)
-    actions._answers = None
+    actions._answers = actions._handoffs = None
     yield KnowledgeBase(engine)
-    actions._answers = None
+    actions._answers = actions._handoffs = None
 
 
-def make_tracker(intent=None, entities=(), slots=None, channel="rest", events=None):
+def make_tracker(
+    intent=None, entities=(), slots=None, channel="rest", text="a patient's message"
+):
     latest = {
-        "text": "a patient's message",
+        "text": text,
         "intent": {"name": intent, "confidence": 0.97} if intent else {},
         "entities": [{"entity": name, "value": value} for name, value in entities],
     }
-    if events is None:
-        events = [
-            {"event": "action", "name": "action_session_start"},
-            {"event": "user", "text": latest["text"], "parse_data": latest,
-             "input_channel": channel},
-        ]  # fmt: skip
+    events = [
+        {"event": "action", "name": "action_session_start"},
+        {"event": "user", "text": text, "parse_data": latest, "input_channel": channel},
+    ]
     return Tracker(
         "patient-1", slots or {}, latest, events, False, None, {}, "action_listen"
     )
+
+
+def welcomed(**slots):
+    return {"welcomed": True, **slots}
 
 
 def run(action, tracker):
@@ -48,129 +56,221 @@ def run(action, tracker):
     return dispatcher.messages, events
 
 
+def texts(messages):
+    return [m["text"] for m in messages]
+
+
 def expected_text(kb, entry_id, channel="rest"):
     entry = next(e for e in kb.entries() if e.id == entry_id)
     return render(entry, channel, load_clinic())
 
 
-TOPIC_INTENTS = [(t.intent, t.id) for t in topic_map().topics if t.intent]
+ANSWERED_BY_TOPIC = [
+    (t.intent, t.id)
+    for t in topic_map().topics
+    if t.intent and t.intent not in ("crisis", "mental_health_concern")
+]
 
 
-@pytest.mark.parametrize(("intent", "topic"), TOPIC_INTENTS)
-def test_answer_topic_sends_the_topics_entry_and_remembers_it(
-    action_server_database, intent, topic
-):
-    messages, events = run(actions.ActionAnswerTopic(), make_tracker(intent))
-    assert [m["text"] for m in messages] == [
-        expected_text(action_server_database, topic)
+@pytest.mark.parametrize(("intent", "topic"), ANSWERED_BY_TOPIC)
+def test_answer_topic_sends_the_topics_entry(action_server_database, intent, topic):
+    messages, events = run(
+        actions.ActionAnswerTopic(), make_tracker(intent, slots=welcomed())
+    )
+    assert texts(messages) == [expected_text(action_server_database, topic)]
+    remembered = SlotSet("topic", topic) in events
+    assert remembered == topic_map().topic(topic).follow_ups
+
+
+def test_the_first_reply_starts_with_what_the_bot_is(action_server_database):
+    messages, events = run(actions.ActionAnswerTopic(), make_tracker("ask_waxing"))
+    assert texts(messages) == [
+        expected_text(action_server_database, "welcome"),
+        expected_text(action_server_database, "waxing"),
     ]
-    assert SlotSet("topic", topic) in events
+    assert "911" in messages[0]["text"]
+    assert SlotSet("welcomed", True) in events
+
+
+def test_a_first_hello_gets_the_welcome_alone(action_server_database):
+    messages, _ = run(actions.ActionAnswerTopic(), make_tracker("greet"))
+    assert texts(messages) == [expected_text(action_server_database, "welcome")]
+
+
+def test_session_start_says_nothing_itself():
+    messages, events = run(actions.ActionSessionStart(), make_tracker())
+    assert messages == []
+    assert events[0] == SessionStarted()
 
 
 def test_answer_topic_narrows_to_the_facet_entry(action_server_database):
-    tracker = make_tracker("ask_dryness", entities=[("facet", "lips")])
+    tracker = make_tracker("ask_dryness", [("facet", "lips")], slots=welcomed())
     messages, _ = run(actions.ActionAnswerTopic(), tracker)
-    assert messages[0]["text"] == expected_text(action_server_database, "dryness_lips")
+    assert texts(messages) == [expected_text(action_server_database, "dryness_lips")]
 
 
 def test_answer_topic_on_sms_sends_the_short_plain_text(action_server_database):
-    tracker = make_tracker("ask_blood_donation", channel="sms")
+    tracker = make_tracker("ask_blood_donation", channel="sms", slots=welcomed())
     messages, _ = run(actions.ActionAnswerTopic(), tracker)
     sms = expected_text(action_server_database, "blood_donation", "sms")
-    assert messages[0]["text"] == sms
+    assert texts(messages) == [sms]
     assert sms != expected_text(action_server_database, "blood_donation", "rest")
 
 
 def test_help_comes_with_the_main_topics_as_buttons():
-    messages, _ = run(actions.ActionAnswerTopic(), make_tracker("ask_help"))
+    messages, _ = run(
+        actions.ActionAnswerTopic(), make_tracker("ask_help", slots=welcomed())
+    )
     payloads = [b["payload"] for b in messages[0]["buttons"]]
     assert "/ask_what_is_isotretinoin" in payloads and "/book_appointment" in payloads
 
 
 def test_a_dose_question_is_sent_to_the_dermatologist_with_the_clinics_phone():
-    messages, _ = run(actions.ActionAnswerTopic(), make_tracker("ask_medical_decision"))
+    tracker = make_tracker("ask_medical_decision", slots=welcomed())
+    messages, _ = run(actions.ActionAnswerTopic(), tracker)
     assert load_clinic().phone in messages[0]["text"]
     assert "dermatologist" in messages[0]["text"].lower()
 
 
 def test_a_non_topic_intent_never_gets_a_guessed_answer(action_server_database):
-    messages, events = run(actions.ActionAnswerTopic(), make_tracker("greet"))
-    assert messages[0]["text"] == expected_text(action_server_database, "fallback")
-    assert events == []
+    tracker = make_tracker("nlu_fallback", slots=welcomed())
+    messages, events = run(actions.ActionAnswerTopic(), tracker)
+    assert texts(messages) == [expected_text(action_server_database, "fallback")]
+    assert not any(e.get("name") == "topic" for e in events)
 
 
 def test_follow_up_uses_the_last_topic(action_server_database):
     tracker = make_tracker(
         "ask_follow_up",
-        entities=[("facet", "after_treatment")],
-        slots={"topic": "blood_donation"},
+        [("facet", "after_treatment")],
+        slots=welcomed(topic="blood_donation"),
     )
     messages, events = run(actions.ActionAnswerFollowUp(), tracker)
-    assert messages[0]["text"] == expected_text(
-        action_server_database, "blood_donation_after_treatment"
-    )
+    assert texts(messages) == [
+        expected_text(action_server_database, "blood_donation_after_treatment")
+    ]
     assert SlotSet("topic", "blood_donation") in events
 
 
 def test_follow_up_on_a_body_part_without_context_means_dryness(
     action_server_database,
 ):
-    tracker = make_tracker("ask_follow_up", entities=[("facet", "lips")])
+    tracker = make_tracker("ask_follow_up", [("facet", "lips")], slots=welcomed())
     messages, _ = run(actions.ActionAnswerFollowUp(), tracker)
-    assert messages[0]["text"] == expected_text(action_server_database, "dryness_lips")
+    assert texts(messages) == [expected_text(action_server_database, "dryness_lips")]
 
 
 def test_follow_up_with_a_facet_the_topic_lacks_gives_the_topics_main_entry(
     action_server_database,
 ):
     tracker = make_tracker(
-        "ask_follow_up", entities=[("facet", "men")], slots={"topic": "sun_protection"}
+        "ask_follow_up", [("facet", "men")], slots=welcomed(topic="sun_protection")
     )
     messages, _ = run(actions.ActionAnswerFollowUp(), tracker)
-    assert messages[0]["text"] == expected_text(
-        action_server_database, "sun_protection"
-    )
+    assert texts(messages) == [expected_text(action_server_database, "sun_protection")]
 
 
 def test_follow_up_without_any_context_asks_which_topic(action_server_database):
-    tracker = make_tracker("ask_follow_up", entities=[("facet", "after_treatment")])
-    messages, events = run(actions.ActionAnswerFollowUp(), tracker)
-    assert messages[0]["text"] == expected_text(
-        action_server_database, "follow_up_unknown"
+    tracker = make_tracker(
+        "ask_follow_up", [("facet", "after_treatment")], slots=welcomed()
     )
+    messages, events = run(actions.ActionAnswerFollowUp(), tracker)
+    assert texts(messages) == [
+        expected_text(action_server_database, "follow_up_unknown")
+    ]
     assert messages[0]["buttons"]
-    assert events == []  # the unknown topic is not remembered
+    assert not any(e.get("name") == "topic" for e in events)
 
 
 def test_fallback_offers_topics_and_the_clinics_contact_and_forgets_the_message(
     action_server_database,
 ):
-    messages, events = run(actions.ActionAnswerFallback(), make_tracker("nlu_fallback"))
-    assert messages[0]["text"] == expected_text(action_server_database, "fallback")
+    tracker = make_tracker("nlu_fallback", slots=welcomed())
+    messages, events = run(actions.ActionAnswerFallback(), tracker)
+    assert texts(messages) == [expected_text(action_server_database, "fallback")]
     assert load_clinic().phone in messages[0]["text"]
     assert len(messages[0]["buttons"]) >= 5
-    assert events == [UserUtteranceReverted()]
+    assert events[0] == UserUtteranceReverted()  # first: it must not undo the slots
 
 
-def test_session_start_says_what_the_bot_is_before_anything_else(
+def test_a_crisis_gets_911_and_988_first_and_a_stored_handoff(
+    action_server_database, engine
+):
+    tracker = make_tracker("crisis", text="i want to end my life", channel="sms")
+    messages, events = run(actions.ActionHandleCrisis(), tracker)
+    assert texts(messages) == [expected_text(action_server_database, "crisis", "sms")]
+    assert "911" in messages[0]["text"] and "988" in messages[0]["text"]
+    assert SlotSet("crisis_active", True) in events
+    (handoff,) = HandoffQueue(engine).list()
+    assert (handoff.level, handoff.channel, handoff.status) == ("crisis", "sms", "open")
+    assert handoff.message == "i want to end my life"
+    assert handoff.sender_id == "patient-1"
+
+
+def test_after_a_crisis_every_answer_keeps_911_and_988_at_hand(
     action_server_database,
 ):
-    tracker = make_tracker(events=[])
-    messages, events = run(actions.ActionSessionStart(), tracker)
-    assert messages[0]["text"] == expected_text(action_server_database, "welcome")
-    assert "911" in messages[0]["text"]
-    assert isinstance(events[0], dict) and events[0] == SessionStarted()
+    tracker = make_tracker("ask_waxing", slots=welcomed(crisis_active=True))
+    messages, _ = run(actions.ActionAnswerTopic(), tracker)
+    assert texts(messages) == [
+        expected_text(action_server_database, "waxing"),
+        expected_text(action_server_database, "crisis_reminder"),
+    ]
 
 
-def test_a_database_that_is_down_gets_a_safe_reply(monkeypatch, tmp_path):
+def test_a_mood_question_gets_the_mood_answer_a_follow_up_and_a_handoff(
+    action_server_database, engine
+):
+    tracker = make_tracker(
+        "mental_health_concern", text="can accutane cause depression?", slots=welcomed()
+    )
+    messages, _ = run(actions.ActionHandleConcern(), tracker)
+    assert texts(messages) == [
+        expected_text(action_server_database, "mood"),
+        expected_text(action_server_database, "concern_follow_up"),
+    ]
+    assert load_clinic().phone in messages[1]["text"]
+    assert [h.level for h in HandoffQueue(engine).list()] == ["concern"]
+
+
+def test_a_mood_statement_gets_the_follow_up_without_the_leaflet(
+    action_server_database,
+):
+    tracker = make_tracker(
+        "mental_health_concern", text="i have been feeling so down", slots=welcomed()
+    )
+    messages, _ = run(actions.ActionHandleConcern(), tracker)
+    assert texts(messages) == [
+        expected_text(action_server_database, "concern_follow_up")
+    ]
+
+
+def test_a_crisis_that_skipped_nlu_is_still_caught(action_server_database, engine):
+    # "/..." messages skip the NLU pipeline (and so the safety component).
+    tracker = make_tracker(
+        "ask_waxing", text="/ask_waxing i want to kill myself", slots=welcomed()
+    )
+    messages, _ = run(actions.ActionAnswerTopic(), tracker)
+    assert texts(messages) == [expected_text(action_server_database, "crisis")]
+    assert [h.level for h in HandoffQueue(engine).list()] == ["crisis"]
+
+
+def test_with_the_database_down_answers_come_from_the_reviewed_files(
+    monkeypatch, tmp_path, action_server_database
+):
     monkeypatch.setenv("BOT_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
     actions._answers = None
-    for action, tracker in [
-        (actions.ActionAnswerTopic(), make_tracker("ask_blood_donation")),
-        (actions.ActionAnswerFollowUp(), make_tracker("ask_follow_up")),
-        (actions.ActionAnswerFallback(), make_tracker("nlu_fallback")),
-        (actions.ActionSessionStart(), make_tracker(events=[])),
-    ]:
-        messages, _ = run(action, tracker)
-        assert load_clinic().phone in messages[0]["text"]
-        assert "911" in messages[0]["text"]
+    messages, _ = run(
+        actions.ActionAnswerTopic(), make_tracker("ask_waxing", slots=welcomed())
+    )
+    assert texts(messages) == [expected_text(action_server_database, "waxing")]
+
+
+def test_with_no_content_at_all_a_crisis_still_gets_911_and_988(monkeypatch, tmp_path):
+    monkeypatch.setenv("BOT_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    monkeypatch.setattr("bot.settings.KNOWLEDGE_DIR", tmp_path / "no-such-dir")
+    actions._answers = None
+    messages, _ = run(actions.ActionHandleCrisis(), make_tracker("crisis"))
+    assert texts(messages) == [emergency_text()]
+    messages, _ = run(actions.ActionAnswerTopic(), make_tracker("ask_waxing"))
+    assert load_clinic().phone in messages[0]["text"] and "911" in messages[0]["text"]

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.db import engine_for
@@ -123,24 +120,6 @@ def test_lookup_finds_the_main_entry_and_a_facet_entry(knowledge):
 def test_lookup_on_an_unloaded_database_raises_unavailable(engine):
     with pytest.raises(KnowledgeBaseUnavailable):
         KnowledgeBase(engine).find("blood_donation")
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh database on the local PostgreSQL server, dropped afterwards."""
-    admin_url = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
-    name = f"kb_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, future=True, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
-    try:
-        yield url
-    finally:
-        engine_for(url).dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
 
 
 @pytest.mark.postgres

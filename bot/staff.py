@@ -1,0 +1,128 @@
+"""Staff command line for handoffs.
+
+    python -m bot.staff handoffs [--status open] [--json]
+    python -m bot.staff show ID            the handoff and the conversation so far
+    python -m bot.staff claim ID --by NAME
+    python -m bot.staff resolve ID --by NAME [--note TEXT]
+
+IDs may be shortened to a unique prefix of at least 6 characters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from typing import Any
+
+from bot import settings
+from bot.handoffs import STATUSES, Handoff, HandoffNotFound, HandoffQueue
+
+
+def _table(handoffs: list[Handoff]) -> str:
+    if not handoffs:
+        return "no handoffs"
+    lines = [
+        f"{'id':10} {'level':8} {'status':9} {'channel':9} {'created (UTC)':20} alerted"
+    ]
+    for h in handoffs:
+        alerted = "yes" if h.notified_at else f"no ({h.notify_error or 'pending'})"
+        lines.append(
+            f"{h.id[:10]:10} {h.level:8} {h.status:9} {h.channel[:9]:9} "
+            f"{h.created_at:%Y-%m-%d %H:%M:%S}  {alerted}"
+        )
+    return "\n".join(lines)
+
+
+async def conversation(sender_id: str) -> list[dict[str, Any]]:
+    """The sender's conversation from the tracker store configured in endpoints.yml."""
+    from rasa.core.tracker_store import TrackerStore
+    from rasa.core.utils import read_endpoints_from_path
+    from rasa.shared.core.domain import Domain
+
+    from bot.serve import child_env
+
+    for name, value in child_env().items():
+        os.environ.setdefault(name, value)
+    endpoints = read_endpoints_from_path(settings.PROJECT_ROOT / "endpoints.yml")
+    domain = Domain.load(str(settings.PROJECT_ROOT / "domain.yml"))
+    store = TrackerStore.create(endpoints.tracker_store, domain)
+    tracker = await store.retrieve_full_tracker(sender_id)
+    if tracker is None:
+        return []
+    turns = []
+    for event in tracker.events:
+        kind = event.as_dict().get("event")
+        if kind in ("user", "bot") and getattr(event, "text", None):
+            turns.append({"at": event.timestamp, "who": kind, "text": event.text})
+    return turns
+
+
+def _show(queue: HandoffQueue, handoff_id: str, as_json: bool) -> str:
+    handoff = queue.get(handoff_id)
+    turns = asyncio.run(conversation(handoff.sender_id))
+    if as_json:
+        return json.dumps(
+            {**handoff.summary(), "message": handoff.message, "note": handoff.note,
+             "conversation": turns},
+            indent=2,
+        )  # fmt: skip
+    lines = [
+        f"handoff {handoff.id}  [{handoff.level.upper()}]  {handoff.status}",
+        f"created {handoff.created_at:%Y-%m-%d %H:%M:%S} UTC via {handoff.channel}, "
+        f"conversation {handoff.sender_id}",
+        f"message: {handoff.message}",
+    ]
+    if handoff.resolved_by:
+        lines.append(f"resolved by {handoff.resolved_by}: {handoff.note or ''}")
+    lines.append("conversation so far:" if turns else "conversation: none stored")
+    for turn in turns:
+        who = "patient" if turn["who"] == "user" else "bot    "
+        lines.append(f"  {who} | {turn['text']}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot.staff", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    listing = commands.add_parser("handoffs", help="list handoffs")
+    listing.add_argument("--status", choices=STATUSES)
+    listing.add_argument("--json", action="store_true")
+    show = commands.add_parser("show", help="a handoff and its conversation")
+    show.add_argument("id")
+    show.add_argument("--json", action="store_true")
+    for name in ("claim", "resolve"):
+        command = commands.add_parser(name, help=f"{name} a handoff")
+        command.add_argument("id")
+        command.add_argument("--by", required=True, help="your name")
+        if name == "resolve":
+            command.add_argument("--note")
+    args = parser.parse_args(argv)
+
+    queue = HandoffQueue()
+    queue.replay_spool()
+    try:
+        if args.command == "handoffs":
+            handoffs = queue.list(args.status)
+            if args.json:
+                print(json.dumps([h.summary() for h in handoffs], indent=2))
+            else:
+                print(_table(handoffs))
+        elif args.command == "show":
+            print(_show(queue, args.id, args.json))
+        elif args.command == "claim":
+            handoff = queue.claim(args.id, args.by)
+            print(f"handoff {handoff.id} is {handoff.status} by {handoff.claimed_by}")
+        else:
+            handoff = queue.resolve(args.id, args.by, args.note)
+            print(f"handoff {handoff.id} resolved by {handoff.resolved_by}")
+    except HandoffNotFound as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""Alerting staff to new handoffs through a webhook (Slack/Teams incoming webhook).
+
+``HANDOFF_WEBHOOK_URL`` receives a JSON POST per handoff: the handoff's id,
+level and channel and the command that opens it, never the patient's message.
+Each alert is tried a few times with backoff; a failure is recorded on the
+handoff and retried later (with growing delays) until it is delivered. A
+background worker in the action server does this, and also moves spooled
+handoffs into the database when it is back.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+
+import requests
+
+from bot.handoffs import Handoff, HandoffQueue
+
+logger = logging.getLogger(__name__)
+
+QUICK_RETRY_DELAYS_S = (0.5, 1.0)  # within one attempt: 3 tries in all
+RETRY_LATER_FACTORS = (1, 2, 4, 8, 20, 40)  # x HANDOFF_RETRY_BASE_S (default 15 s)
+RESERVATION_S = 60
+
+
+def webhook_url() -> str | None:
+    return os.environ.get("HANDOFF_WEBHOOK_URL") or None
+
+
+def retry_delay(failed_attempts: int) -> float:
+    """Seconds until the next try after ``failed_attempts`` failed ones."""
+    base = float(os.environ.get("HANDOFF_RETRY_BASE_S", "15"))
+    return (
+        base * RETRY_LATER_FACTORS[min(failed_attempts, len(RETRY_LATER_FACTORS) - 1)]
+    )
+
+
+def alert_payload(handoff: Handoff) -> dict[str, str]:
+    command = f"python -m bot.staff show {handoff.id}"
+    urgency = "URGENT crisis" if handoff.level == "crisis" else "Mood concern"
+    return {
+        "text": (
+            f"{urgency} handoff {handoff.id[:8]} from the {handoff.channel} channel. "
+            f"Open it with: {command}"
+        ),
+        "handoff_id": handoff.id,
+        "level": handoff.level,
+        "channel": handoff.channel,
+        "created_at": handoff.created_at.isoformat(),
+        "command": command,
+    }
+
+
+class StaffNotifier:
+    def __init__(
+        self,
+        queue: HandoffQueue,
+        url: str | None = None,
+        timeout_s: float = 5.0,
+        quick_retry_delays: tuple[float, ...] = QUICK_RETRY_DELAYS_S,
+    ) -> None:
+        self.queue = queue
+        self.url = url if url is not None else webhook_url()
+        self.timeout_s = timeout_s
+        self.quick_retry_delays = quick_retry_delays
+
+    def send(self, handoff: Handoff) -> str | None:
+        """POST the alert; None when delivered, else the last error."""
+        error = "not sent"
+        for delay in (0.0, *self.quick_retry_delays):
+            time.sleep(delay)
+            try:
+                response = requests.post(
+                    self.url, json=alert_payload(handoff), timeout=self.timeout_s
+                )
+                if 200 <= response.status_code < 300:
+                    return None
+                error = f"HTTP {response.status_code}"
+            except requests.RequestException as exc:
+                error = exc.__class__.__name__
+        return error
+
+    def notify_due(self) -> int:
+        """Send every alert that is due; returns how many were delivered."""
+        self.queue.replay_spool()
+        if not self.url:
+            return 0
+        delivered = 0
+        for handoff in self.queue.due_for_notification():
+            if not self.queue.reserve_notification(handoff.id, RESERVATION_S):
+                continue  # another replica has it
+            error = self.send(handoff)
+            retry_in = retry_delay(handoff.notify_attempts)
+            self.queue.record_notification(handoff.id, error, retry_in)
+            if error:
+                logger.warning(
+                    "staff alert for handoff %s failed (%s); retrying in %.0f s",
+                    handoff.id,
+                    error,
+                    retry_in,
+                )
+            else:
+                delivered += 1
+        return delivered
+
+
+class AlertWorker(threading.Thread):
+    """Sends due alerts now when woken, and every ``interval_s`` otherwise."""
+
+    def __init__(self, notifier: StaffNotifier, interval_s: float = 10.0) -> None:
+        super().__init__(name="staff-alerts", daemon=True)
+        self.notifier = notifier
+        self.interval_s = interval_s
+        self._wake = threading.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def run(self) -> None:
+        if not self.notifier.url:
+            logger.warning(
+                "HANDOFF_WEBHOOK_URL is not set: staff are not alerted; "
+                "they see handoffs with `make handoffs`"
+            )
+        while True:
+            try:
+                self.notifier.notify_due()
+            except Exception:  # keep alerting whatever one round hit
+                logger.exception("a round of staff alerts failed")
+            self._wake.wait(self.interval_s)
+            self._wake.clear()

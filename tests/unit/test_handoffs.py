@@ -1,0 +1,133 @@
+"""The handoff queue: stored before the reply, spooled when the database is down,
+replayed when it is back, alerted to staff through a real webhook."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bot.db import engine_for
+from bot.handoffs import HandoffNotFound, HandoffQueue
+from bot.staff import main as staff
+from bot.staff_alerts import StaffNotifier, alert_payload
+
+
+@pytest.fixture
+def queue(engine, tmp_path):
+    return HandoffQueue(engine, tmp_path / "spool.jsonl")
+
+
+def test_a_handoff_is_committed_with_everything_staff_need(queue, engine):
+    handoff = queue.create("patient-7", "rest", "crisis", "i want to die")
+    assert not handoff.spooled
+    (stored,) = HandoffQueue(engine, queue.spool).list()
+    assert stored.id == handoff.id
+    assert (stored.sender_id, stored.channel, stored.level) == (
+        "patient-7",
+        "rest",
+        "crisis",
+    )
+    assert stored.message == "i want to die"
+    assert stored.status == "open" and stored.created_at.tzinfo is not None
+
+
+def test_staff_claim_and_resolve_by_a_short_id(queue):
+    handoff = queue.create("patient-7", "rest", "concern", "feeling low")
+    assert queue.claim(handoff.id[:8], "Nurse Ann").status == "claimed"
+    resolved = queue.resolve(handoff.id[:8], "Nurse Ann", "called, doing ok")
+    assert (resolved.status, resolved.resolved_by, resolved.note) == (
+        "resolved",
+        "Nurse Ann",
+        "called, doing ok",
+    )
+    assert queue.list("open") == [] and len(queue.list("resolved")) == 1
+    with pytest.raises(HandoffNotFound):
+        queue.get("abc")
+
+
+@pytest.mark.postgres
+def test_with_the_database_down_the_spool_keeps_the_handoff_and_replays_it(
+    postgres, tmp_path
+):
+    queue = HandoffQueue(engine_for(postgres.url), tmp_path / "spool.jsonl")
+    first = queue.create("patient-1", "sms", "concern", "so sad lately")
+    postgres.go_down()
+    spooled = queue.create("patient-2", "rest", "crisis", "i want to kill myself")
+    assert spooled.spooled
+    assert "i want to kill myself" in queue.spool.read_text()
+    assert queue.replay_spool() == 0  # still down: kept
+    postgres.come_back()
+    assert queue.replay_spool() == 1
+    assert queue.replay_spool() == 0  # once only
+    assert {h.id for h in queue.list()} == {first.id, spooled.id}
+    assert queue.get(spooled.id).message == "i want to kill myself"
+    assert queue.spool.read_text() == ""
+
+
+def test_a_replay_never_duplicates_a_handoff(queue):
+    handoff = queue.create("patient-1", "rest", "crisis", "kms")
+    queue._append_to_spool(handoff)  # as if the insert had been retried
+    assert queue.replay_spool() == 1
+    assert [h.id for h in queue.list()] == [handoff.id]
+
+
+def test_staff_are_alerted_without_the_patients_words(queue, webhook):
+    handoff = queue.create("patient-1", "sms", "crisis", "i want to end it all")
+    notifier = StaffNotifier(queue, webhook.url, quick_retry_delays=())
+    assert notifier.notify_due() == 1
+    (alert,) = webhook.received
+    assert alert["handoff_id"] == handoff.id and alert["level"] == "crisis"
+    assert f"python -m bot.staff show {handoff.id}" in alert["text"]
+    assert "end it all" not in json.dumps(alert)
+    stored = queue.get(handoff.id)
+    assert stored.notified_at is not None and stored.notify_attempts == 1
+    assert notifier.notify_due() == 0  # delivered once
+
+
+def test_a_failed_alert_is_recorded_and_retried_until_delivered(queue, webhook):
+    handoff = queue.create("patient-1", "rest", "crisis", "kms")
+    webhook.status = 500
+    notifier = StaffNotifier(queue, webhook.url, quick_retry_delays=(0.01, 0.01))
+    assert notifier.notify_due() == 0
+    assert len(webhook.received) == 3  # tried three times with backoff
+    failed = queue.get(handoff.id)
+    assert failed.notified_at is None and failed.notify_error == "HTTP 500"
+    assert failed.notify_attempts == 1 and failed.next_notify_at is not None
+    assert notifier.notify_due() == 0  # not due yet: waits for its retry time
+    queue.record_notification(handoff.id, "HTTP 500", retry_in=-1)  # due now
+    webhook.status = 200
+    assert notifier.notify_due() == 1
+    assert queue.get(handoff.id).notified_at is not None
+
+
+def test_an_unreachable_webhook_keeps_the_handoff_and_records_why(queue):
+    handoff = queue.create("patient-1", "rest", "concern", "feeling low")
+    notifier = StaffNotifier(queue, "http://127.0.0.1:9/hook", quick_retry_delays=())
+    assert notifier.notify_due() == 0
+    stored = queue.get(handoff.id)
+    assert stored.status == "open" and stored.notify_error == "ConnectionError"
+
+
+def test_the_alert_payload_has_no_message_text(queue):
+    handoff = queue.create("p", "rest", "concern", "secret words")
+    assert "secret words" not in json.dumps(alert_payload(handoff))
+
+
+def test_the_staff_command_lists_and_resolves(queue, bot_database, capsys, tmp_path,
+                                              monkeypatch):  # fmt: skip
+    monkeypatch.setenv("BOT_HANDOFF_SPOOL", str(queue.spool))
+    monkeypatch.setenv("BOT_TRACKER_DB", str(tmp_path / "conversations.db"))
+    handoff = queue.create("patient-9", "rest", "crisis", "i want to die")
+    assert staff(["handoffs", "--status", "open", "--json"]) == 0
+    (listed,) = json.loads(capsys.readouterr().out)
+    assert {"id", "sender_id", "channel", "level", "status", "created_at"} <= set(
+        listed
+    )
+    assert listed["id"] == handoff.id and "message" not in listed
+    assert staff(["show", handoff.id[:8]]) == 0
+    shown = capsys.readouterr().out
+    assert "i want to die" in shown and "conversation: none stored" in shown
+    assert staff(["resolve", handoff.id[:8], "--by", "Dr Lee", "--note", "called"]) == 0
+    assert queue.get(handoff.id).resolved_by == "Dr Lee"
+    assert staff(["resolve", "zzzzzzzz", "--by", "Dr Lee"]) == 1
