@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
@@ -181,7 +182,7 @@ async def handle_concern(
     return [*events, SlotSet("topic", "mood")]
 
 
-class ScreenedAction(Action):
+class ScreenedAction(Action, ABC):
     """An answer that first re-screens the raw text.
 
     The NLU pipeline's safety component routes crisis and concern messages to
@@ -199,10 +200,11 @@ class ScreenedAction(Action):
             return await handle_concern(dispatcher, tracker)
         return await self.answer(dispatcher, tracker)
 
+    @abstractmethod
     async def answer(
         self, dispatcher: CollectingDispatcher, tracker: Tracker
     ) -> list[EventType]:
-        raise NotImplementedError
+        """The action's own answer, for a message the screen did not flag."""
 
 
 class ActionSessionStart(Action):

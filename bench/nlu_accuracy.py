@@ -88,7 +88,7 @@ async def evaluate(model: Path, test_set: Path) -> int:
     for f1, label in sorted(zip(per_intent, labels, strict=True))[:8]:
         print(f"  {f1:.2f}  {label}")
     print("most frequent confusions (expected -> predicted):")
-    for (g, p), count in confusions.most_common(12):
+    for (g, p), count in confusions.most_common(40):
         print(f"  {count}  {g} -> {p}")
     return 0 if accuracy >= TARGET_ACCURACY else 1
 

@@ -14,7 +14,11 @@ rates on ordinary messages (crisis, and concern where the set does not mark a
 concern as tolerable), and the screen's own time per message. Targets: crisis
 recall 100%, no ordinary message raised as a crisis, under 2 ms per message.
 
-    .venv/bin/python bench/safety.py [--show-misses]
+    .venv/bin/python bench/safety.py [--show-misses] [--with-model]
+
+--with-model also parses every message with the trained model (classifier
+plus the safety component, as the running bot does) and prints what patients
+get end to end: a crisis reply, a handoff of any level, or neither.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ SETS = {
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--show-misses", action="store_true")
+    parser.add_argument("--with-model", action="store_true")
     args = parser.parse_args()
     screen = SafetyScreen.from_files()
     ok = True
@@ -52,7 +57,53 @@ def main() -> int:
         print(f"== {title}: {path.name}")
         sets = yaml.safe_load(path.read_text(encoding="utf-8"))
         ok = report(screen, sets, args.show_misses) and ok
+        if args.with_model:
+            report_end_to_end(sets, args.show_misses)
     return 0 if ok else 1
+
+
+_agent = None
+
+
+def parse_intent(text: str) -> str:
+    """The intent the running bot acts on (classifier + safety component)."""
+    import asyncio
+    import logging
+
+    global _agent
+    if _agent is None:
+        from rasa.core.agent import Agent
+        from rasa.utils.log_utils import configure_structlog
+
+        from bot import model_cache
+
+        configure_structlog(logging.WARNING)  # Rasa's debug lines carry the text
+        _agent = Agent.load(str(model_cache.current_model()))
+    return asyncio.run(_agent.parse_message(text))["intent"]["name"]
+
+
+def report_end_to_end(sets: dict, show_misses: bool) -> None:
+    def outcomes(key: str) -> list[tuple[str, str]]:
+        return [(item["text"], parse_intent(item["text"])) for item in sets[key]]
+
+    crisis, concern, ordinary = (outcomes(k) for k in ("crisis", "concern", "ordinary"))
+    handoff = {"crisis", "mental_health_concern"}
+
+    def share(items: list, test) -> str:
+        count = sum(1 for _, intent in items if test(intent))
+        return f"{count / len(items):.1%} ({count}/{len(items)})"
+
+    print("  end to end (model + screen):")
+    print(f"  crisis -> crisis reply:     {share(crisis, lambda i: i == 'crisis')}")
+    print(f"  crisis -> any handoff:      {share(crisis, lambda i: i in handoff)}")
+    print(f"  concern -> any handoff:     {share(concern, lambda i: i in handoff)}")
+    print(f"  ordinary -> crisis reply:   {share(ordinary, lambda i: i == 'crisis')}")
+    print(f"  ordinary -> concern:        "
+          f"{share(ordinary, lambda i: i == 'mental_health_concern')}")  # fmt: skip
+    if show_misses:
+        for text, intent in crisis:
+            if intent not in handoff:
+                print(f"    crisis without handoff: {text!r} -> {intent}")
 
 
 def report(screen: SafetyScreen, sets: dict, show_misses: bool) -> bool:

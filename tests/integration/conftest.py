@@ -74,6 +74,17 @@ class RunningBot:
     def texts(self, sender: str, message: str) -> list[str]:
         return [m["text"] for m in self.say(sender, message) if "text" in m]
 
+    @staticmethod
+    def wait_for(check, timeout_s: float = 30.0, every_s: float = 0.25):
+        """Poll ``check`` until it returns something truthy (or fail)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            result = check()
+            if result:
+                return result
+            time.sleep(every_s)
+        raise AssertionError(f"not true within {timeout_s} s: {check}")
+
     def web_text(self, entry_id: str) -> str:
         from bot.answers import render
         from bot.clinic import load_clinic
@@ -152,14 +163,3 @@ def bot(
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
-
-
-def wait_for(check, timeout_s: float = 30.0, every_s: float = 0.25):
-    """Poll ``check`` until it returns something truthy (or fail)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(every_s)
-    raise AssertionError(f"not true within {timeout_s} s: {check}")

@@ -11,8 +11,6 @@ import pytest
 
 from bot import settings
 
-from .conftest import wait_for
-
 pytestmark = pytest.mark.integration
 
 
@@ -31,7 +29,7 @@ def test_a_crisis_gets_911_and_988_first_and_a_handoff_before_the_reply(bot, sen
         "open",
     )
     assert handoff.message == "honestly i dont want to be here anymore"
-    (alert,) = wait_for(lambda: bot.webhook.alerts_for(handoff.id))
+    (alert,) = bot.wait_for(lambda: bot.webhook.alerts_for(handoff.id))
     assert alert["level"] == "crisis" and "here anymore" not in json.dumps(alert)
 
 
@@ -81,26 +79,27 @@ def test_with_the_webhook_down_the_handoff_is_kept_and_the_failure_recorded(
     try:
         bot.texts(sender, "i want to kill myself")
         (handoff,) = handoffs_of(bot, sender)
-        failed = wait_for(lambda: bot.handoffs.get(handoff.id).notify_error)
+        failed = bot.wait_for(lambda: bot.handoffs.get(handoff.id).notify_error)
         assert failed == "HTTP 500"
         assert bot.handoffs.get(handoff.id).status == "open"
     finally:
         bot.webhook.status = 200
-    wait_for(lambda: bot.handoffs.get(handoff.id).notified_at)  # retried
+    bot.wait_for(lambda: bot.handoffs.get(handoff.id).notified_at)  # retried
 
 
 def test_with_the_database_down_the_reply_goes_out_and_the_spool_keeps_it(bot, sender):
+    crisis_reply = bot.web_text("crisis")
     bot.postgres.go_down()
     try:
         texts = bot.texts(sender, "i'm going to overdose on my pills tonight")
-        assert texts == [bot.web_text("crisis")]  # answered from the files
+        assert texts == [crisis_reply]  # answered from the reviewed files
         spool = bot.work / "spool.jsonl"
         assert sender in spool.read_text()
     finally:
         bot.postgres.come_back()
-    (handoff,) = wait_for(lambda: handoffs_of(bot, sender))  # replayed
+    (handoff,) = bot.wait_for(lambda: handoffs_of(bot, sender))  # replayed
     assert handoff.level == "crisis"
-    wait_for(lambda: bot.webhook.alerts_for(handoff.id))
+    bot.wait_for(lambda: bot.webhook.alerts_for(handoff.id))
 
 
 def staff(bot, *args: str) -> str:
