@@ -9,6 +9,7 @@ name stays ``rest``, so the webhook is ``/webhooks/rest/webhook``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -21,7 +22,9 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.answers import unavailable_text
+from bot.answers import emergency_text, unavailable_text
+from bot.handoffs import HandoffQueue
+from bot.safety import Level, default_screen
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +80,17 @@ def parse_body(body: bytes) -> IncomingMessage:
     return IncomingMessage(sender.strip(), text, metadata)
 
 
+def reply_without_action_server(incoming: IncomingMessage, channel: str) -> str:
+    """The safe reply when the bot produced none; stores a handoff if one is due."""
+    level = default_screen().screen(incoming.text).level
+    if level is not None:
+        try:
+            HandoffQueue().create(incoming.sender, channel, level.value, incoming.text)
+        except Exception:
+            logger.exception("a %s handoff could not be stored", level.value)
+    return emergency_text() if level is Level.CRISIS else unavailable_text()
+
+
 class PatientRestInput(RestInput):
     """REST webhook for the website and tests: ``POST {"sender", "message"}``."""
 
@@ -119,11 +133,12 @@ class PatientRestInput(RestInput):
                 )
             if not collector.messages:
                 # The action server failed or is down: never leave the patient
-                # without an answer.
+                # without an answer, nor a crisis without a handoff.
                 logger.error("no reply was produced for a REST message")
-                return response.json(
-                    [{"recipient_id": incoming.sender, "text": unavailable_text()}]
+                text = await asyncio.to_thread(
+                    reply_without_action_server, incoming, self.name()
                 )
+                return response.json([{"recipient_id": incoming.sender, "text": text}])
             return response.json(collector.messages)
 
         return webhook
