@@ -24,9 +24,10 @@ from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.classifiers.classifier import IntentClassifier
 from rasa.shared.constants import DEFAULT_NLU_FALLBACK_INTENT_NAME
-from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.constants import INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
+from bot.nlu_intent import put_intent_first
 from bot.safety import PHRASES_FILE, Level, SafetyScreen
 
 SAFETY_KEY = "safety"
@@ -75,14 +76,7 @@ class SafetyScreenClassifier(GraphComponent, IntentClassifier):
             intent, source = concern, "model"
         else:
             return
-        ranking = [
-            entry
-            for entry in message.get(INTENT_RANKING_KEY) or []
-            if entry.get("name") not in (intent, DEFAULT_NLU_FALLBACK_INTENT_NAME)
-        ]
-        chosen = {"name": intent, "confidence": 1.0}
-        message.set(INTENT, chosen, add_to_output=True)
-        message.set(INTENT_RANKING_KEY, [chosen, *ranking], add_to_output=True)
+        put_intent_first(message, intent, 1.0)
         message.set(
             SAFETY_KEY,
             {"level": intent, "source": source, "phrases": list(result.phrases)},

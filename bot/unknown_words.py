@@ -21,9 +21,11 @@ from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.classifiers.classifier import IntentClassifier
 from rasa.nlu.constants import TOKENS_NAMES
 from rasa.shared.constants import DEFAULT_NLU_FALLBACK_INTENT_NAME
-from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from bot.nlu_intent import put_intent_first
 
 VOCABULARY_FILE = "vocabulary.json"
 
@@ -95,17 +97,7 @@ class UnknownWordsFallback(GraphComponent, IntentClassifier):
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
             if not any(word in self.vocabulary for word in words(message)):
-                fallback = {
-                    "name": DEFAULT_NLU_FALLBACK_INTENT_NAME,
-                    "confidence": self.config["confidence"],
-                }
-                ranking = [
-                    entry
-                    for entry in message.get(INTENT_RANKING_KEY) or []
-                    if entry.get("name") != DEFAULT_NLU_FALLBACK_INTENT_NAME
-                ]
-                message.set(INTENT, fallback, add_to_output=True)
-                message.set(
-                    INTENT_RANKING_KEY, [fallback, *ranking], add_to_output=True
+                put_intent_first(
+                    message, DEFAULT_NLU_FALLBACK_INTENT_NAME, self.config["confidence"]
                 )
         return messages
