@@ -25,6 +25,9 @@ TRIGGERS = {
     "follow_up_without_topic",
     "concern",
     "after_crisis",
+    "sms_help",
+    "sms_opt_out",
+    "sms_opt_in",
 }
 
 

@@ -1,0 +1,182 @@
+"""What the SMS channel remembers between messages, in the bot's database.
+
+Every row is keyed by the sender id (a keyed hash of the number, see
+``bot.phone_numbers``); the only phone number stored is the encrypted call-back
+number staff need for a handoff.
+
+- ``sms_messages``: each Twilio ``MessageSid`` once, so a retried webhook is
+  answered once (the primary key decides, across replicas).
+- ``sms_opt_outs``: who sent STOP (and when); nothing is sent to them.
+- ``sms_contacts``: the encrypted call-back number of each sender.
+- ``sms_menus``: the buttons of the last reply, so "1" selects the first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from sqlalchemy import Boolean, Column, DateTime, String, Text, delete, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.db import Base, create_schema, default_engine
+
+
+class SmsMessageRow(Base):
+    __tablename__ = "sms_messages"
+
+    message_sid = Column(String(64), primary_key=True)
+    sender_id = Column(String(64), nullable=False, index=True)
+    received_at = Column(DateTime(timezone=True), nullable=False)
+    # received → answered | opted_out | reply_failed
+    status = Column(String(16), nullable=False)
+
+
+class SmsOptOutRow(Base):
+    __tablename__ = "sms_opt_outs"
+
+    sender_id = Column(String(64), primary_key=True)
+    opted_out = Column(Boolean, nullable=False)
+    changed_at = Column(DateTime(timezone=True), nullable=False)
+
+
+class SmsContactRow(Base):
+    __tablename__ = "sms_contacts"
+
+    sender_id = Column(String(64), primary_key=True)
+    number_encrypted = Column(Text, nullable=False)
+    updated_at = Column(DateTime(timezone=True), nullable=False)
+
+
+class SmsMenuRow(Base):
+    __tablename__ = "sms_menus"
+
+    sender_id = Column(String(64), primary_key=True)
+    buttons = Column(Text, nullable=False)  # JSON: [{"title", "payload"}, ...]
+    sent_at = Column(DateTime(timezone=True), nullable=False)
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class SmsStore:
+    """Dedupe, opt-outs, call-back numbers and menus of the SMS channel."""
+
+    def __init__(self, engine: Engine | None = None) -> None:
+        self.engine = engine or default_engine()
+        self._schema_ready = False
+
+    def _session(self) -> Session:
+        if not self._schema_ready:
+            create_schema(self.engine)
+            self._schema_ready = True
+        return Session(self.engine, future=True)
+
+    # -- each message once -------------------------------------------------
+    def claim_message(self, message_sid: str, sender_id: str) -> bool:
+        """True for the first delivery of ``message_sid``, False for a retry."""
+        try:
+            with self._session() as session, session.begin():
+                session.add(
+                    SmsMessageRow(
+                        message_sid=message_sid,
+                        sender_id=sender_id,
+                        received_at=now(),
+                        status="received",
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def finish_message(self, message_sid: str, status: str) -> None:
+        with self._session() as session, session.begin():
+            session.execute(
+                update(SmsMessageRow)
+                .where(SmsMessageRow.message_sid == message_sid)
+                .values(status=status)
+            )
+
+    def release_message(self, message_sid: str) -> None:
+        """Forget a delivery that failed, so that Twilio's retry is processed."""
+        with self._session() as session, session.begin():
+            session.execute(
+                delete(SmsMessageRow).where(SmsMessageRow.message_sid == message_sid)
+            )
+
+    def message_status(self, message_sid: str) -> str | None:
+        with self._session() as session:
+            return session.scalar(
+                select(SmsMessageRow.status).where(
+                    SmsMessageRow.message_sid == message_sid
+                )
+            )
+
+    # -- opt-outs ----------------------------------------------------------
+    def is_opted_out(self, sender_id: str) -> bool:
+        with self._session() as session:
+            row = session.get(SmsOptOutRow, sender_id)
+            return bool(row and row.opted_out)
+
+    def set_opted_out(self, sender_id: str, opted_out: bool) -> bool:
+        """Record the choice; True if it changed (so it is confirmed once)."""
+        with self._session() as session, session.begin():
+            row = session.get(SmsOptOutRow, sender_id, with_for_update=True)
+            if row is None:
+                if not opted_out:
+                    return False
+                session.add(
+                    SmsOptOutRow(sender_id=sender_id, opted_out=True, changed_at=now())
+                )
+                return True
+            if row.opted_out == opted_out:
+                return False
+            row.opted_out, row.changed_at = opted_out, now()
+            return True
+
+    # -- call-back numbers -------------------------------------------------
+    def save_contact(self, sender_id: str, number_encrypted: str) -> None:
+        with self._session() as session, session.begin():
+            row = session.get(SmsContactRow, sender_id)
+            if row is None:
+                session.add(
+                    SmsContactRow(
+                        sender_id=sender_id,
+                        number_encrypted=number_encrypted,
+                        updated_at=now(),
+                    )
+                )
+            else:
+                row.number_encrypted, row.updated_at = number_encrypted, now()
+
+    def contact(self, sender_id: str) -> str | None:
+        """The encrypted call-back number of ``sender_id``, if it ever texted."""
+        with self._session() as session:
+            row = session.get(SmsContactRow, sender_id)
+            return row.number_encrypted if row else None
+
+    # -- numbered menus ----------------------------------------------------
+    def save_menu(self, sender_id: str, buttons: list[dict[str, Any]]) -> None:
+        """The buttons of the latest reply (an empty list clears the menu)."""
+        with self._session() as session, session.begin():
+            row = session.get(SmsMenuRow, sender_id)
+            if not buttons:
+                if row is not None:
+                    session.delete(row)
+                return
+            encoded = json.dumps(buttons)
+            if row is None:
+                session.add(
+                    SmsMenuRow(sender_id=sender_id, buttons=encoded, sent_at=now())
+                )
+            else:
+                row.buttons, row.sent_at = encoded, now()
+
+    def menu(self, sender_id: str) -> list[dict[str, Any]]:
+        with self._session() as session:
+            row = session.get(SmsMenuRow, sender_id)
+            return json.loads(row.buttons) if row else []

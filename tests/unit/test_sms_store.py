@@ -1,0 +1,58 @@
+"""What the SMS channel remembers, on SQLite and on the real PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.db import engine_for
+from bot.sms_store import SmsStore
+
+BUTTONS = [{"title": "Side effects", "payload": "/ask_side_effects"}]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request, database_url):
+    if request.param == "postgres":
+        return SmsStore(engine_for(request.getfixturevalue("postgres_url")))
+    return SmsStore(engine_for(database_url))
+
+
+def test_each_message_sid_is_claimed_once(store):
+    assert store.claim_message("SM1", "sms-a") is True
+    assert store.claim_message("SM1", "sms-a") is False
+    store.finish_message("SM1", "answered")
+    assert store.message_status("SM1") == "answered"
+
+
+def test_a_released_message_can_be_processed_again(store):
+    assert store.claim_message("SM2", "sms-a")
+    store.release_message("SM2")
+    assert store.message_status("SM2") is None
+    assert store.claim_message("SM2", "sms-a")
+
+
+def test_opting_out_is_recorded_and_changes_once(store):
+    assert store.is_opted_out("sms-a") is False
+    assert store.set_opted_out("sms-a", False) is False
+    assert store.set_opted_out("sms-a", True) is True
+    assert store.set_opted_out("sms-a", True) is False
+    assert store.is_opted_out("sms-a") is True
+    assert store.is_opted_out("sms-b") is False
+    assert store.set_opted_out("sms-a", False) is True
+    assert store.is_opted_out("sms-a") is False
+
+
+def test_the_call_back_number_is_kept_as_given(store):
+    assert store.contact("sms-a") is None
+    store.save_contact("sms-a", "token-1")
+    store.save_contact("sms-a", "token-2")
+    assert store.contact("sms-a") == "token-2"
+
+
+def test_the_latest_menu_replaces_the_last_and_an_empty_one_clears_it(store):
+    store.save_menu("sms-a", BUTTONS)
+    assert store.menu("sms-a") == BUTTONS
+    store.save_menu("sms-a", [])
+    assert store.menu("sms-a") == []
+    store.save_menu("sms-a", [])
+    assert store.menu("sms-b") == []
