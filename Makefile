@@ -8,11 +8,15 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-16)
 SPACY_PIPELINE := var/spacy/en_isotretinoin_lookup/meta.json
+# npm ci writes node_modules/.package-lock.json: newer than the lock file once
+# the chat page's widget is installed as web/package-lock.json pins it.
+WEB_DEPS := web/node_modules/.package-lock.json
+CHROMIUM := /usr/bin/chromium
 export RASA_TELEMETRY_ENABLED ?= false
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run test setup install kb train shell lint format validate test-core \
-	bench handoffs clean
+.PHONY: run test setup install web-deps browser kb train shell lint format \
+	validate test-core bench handoffs clean
 
 run: train
 	$(PY) -m bot.serve
@@ -20,11 +24,11 @@ run: train
 shell: train
 	$(PY) -m bot.serve --shell
 
-test: setup lint validate train
+test: setup browser lint validate train
 	$(PY) -m pytest
 	$(MAKE) test-core
 
-setup: install $(SPACY_PIPELINE) kb
+setup: install $(SPACY_PIPELINE) web-deps kb
 
 install: $(INSTALLED)
 
@@ -42,6 +46,29 @@ $(INSTALLED): pyproject.toml
 
 $(SPACY_PIPELINE): bot/spacy_pipeline.py $(INSTALLED)
 	$(PY) -m bot.spacy_pipeline
+
+# The chat page's widget (rasa-webchat) from the npm registry, exactly as the
+# lock file pins it; no package's install script runs (none is needed).
+web-deps: $(WEB_DEPS)
+
+$(WEB_DEPS): web/package.json web/package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm (Node.js 20) is needed" \
+		"to install the chat page's widget into web/node_modules" >&2; exit 1; }
+	npm ci --prefix web --ignore-scripts --no-audit --no-fund
+	touch $@
+
+# Debian's Chromium, for the browser tests only (the bot needs no browser).
+browser: $(CHROMIUM)
+
+$(CHROMIUM):
+	@if [ "$$(id -u)" != 0 ]; then \
+		echo "error: $(CHROMIUM) is missing; the browser tests need Debian's" \
+			"Chromium. As root: apt-get update && apt-get install -y" \
+			"--no-install-recommends chromium" >&2; \
+		exit 1; \
+	fi
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
 
 kb: install
 	$(PY) -m bot.knowledge load
@@ -74,4 +101,4 @@ handoffs: install
 	$(PY) -m bot.staff handoffs --status open
 
 clean:
-	rm -rf $(VENV) var models results .pytest_cache .ruff_cache
+	rm -rf $(VENV) var models results .pytest_cache .ruff_cache web/node_modules

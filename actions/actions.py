@@ -28,7 +28,14 @@ from rasa_sdk.events import (
 )
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.answers import Answers, Reply, emergency_text, unavailable_text
+from bot.answers import (
+    Answers,
+    Reply,
+    emergency_text,
+    is_staff,
+    staff_line,
+    unavailable_text,
+)
 from bot.handoffs import HandoffQueue
 from bot.knowledge import KnowledgeBaseError, KnowledgeBaseUnavailable
 from bot.safety import Level, default_screen
@@ -92,6 +99,11 @@ def latest_intent(tracker: Tracker) -> str | None:
     return (tracker.latest_message.get("intent") or {}).get("name")
 
 
+def latest_confidence(tracker: Tracker) -> float | None:
+    confidence = (tracker.latest_message.get("intent") or {}).get("confidence")
+    return float(confidence) if isinstance(confidence, (int, float)) else None
+
+
 def latest_facet(tracker: Tracker) -> str | None:
     return next(tracker.get_latest_entity_values("facet"), None)
 
@@ -102,7 +114,8 @@ async def respond(
     build: Callable[[Answers, str | None], list[Reply]],
     crisis: bool = False,
 ) -> list[EventType]:
-    """Send the replies ``build`` makes, with the welcome and crisis reminder."""
+    """Send the replies ``build`` makes, with the welcome and crisis reminder;
+    in rasa shell (staff only), end with a staff line saying what answered."""
     channel = input_channel(tracker)
     first = not tracker.get_slot("welcomed")
     after_crisis = bool(tracker.get_slot("crisis_active")) and not crisis
@@ -124,9 +137,13 @@ async def respond(
         dispatcher.utter_message(
             text=emergency_text() if crisis else unavailable_text()
         )
-        return [SlotSet("welcomed", True)]
+        replies = []
     for reply in replies:
         dispatcher.utter_message(text=reply.text, buttons=reply.buttons or None)
+    if is_staff(channel):
+        dispatcher.utter_message(
+            text=staff_line(replies, latest_intent(tracker), latest_confidence(tracker))
+        )
     return [SlotSet("welcomed", True)]
 
 

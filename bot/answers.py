@@ -24,6 +24,9 @@ from bot.topics import TopicMap, topic_map
 logger = logging.getLogger(__name__)
 
 SMS_CHANNELS = frozenset({"sms", "twilio"})
+# rasa shell's channel: only clinic staff use it, and they see a staff line.
+STAFF_CHANNELS = frozenset({"cmdline"})
+STAFF_LINE_PREFIX = "[staff]"
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,26 @@ class Reply:
 
 def is_sms(channel: str | None) -> bool:
     return (channel or "").lower() in SMS_CHANNELS
+
+
+def is_staff(channel: str | None) -> bool:
+    return (channel or "").lower() in STAFF_CHANNELS
+
+
+def staff_line(
+    replies: list[Reply], intent: str | None, confidence: float | None
+) -> str:
+    """What answered, for staff checking answers in rasa shell: each entry's
+    id and review date, and the intent with its confidence."""
+    entries = "; ".join(
+        f"{r.entry_id} (reviewed {r.reviewed_on.isoformat()})" for r in replies
+    )
+    understood = (
+        f"intent {intent} {confidence:.2f}"
+        if intent and confidence is not None
+        else f"intent {intent or 'none'}"
+    )
+    return f"{STAFF_LINE_PREFIX} entry {entries or 'none'} | {understood}"
 
 
 def render(entry: Entry, channel: str | None, clinic: Clinic) -> str:

@@ -1,11 +1,13 @@
-"""Run the action server and the Rasa server together, in the foreground.
+"""Run the action server, the Rasa server and the chat page, in the foreground.
 
-``python -m bot.serve`` starts both, waits until each answers, prints one
-"ready" line, and stops both on Ctrl-C (or when either one dies).
+``python -m bot.serve`` starts all three, waits until each answers, prints one
+"ready" line, and stops them all on Ctrl-C (or when any one dies).
 ``python -m bot.serve --shell`` starts the action server and ``rasa shell``.
 
 Environment: ``RASA_HOST``/``RASA_PORT`` (127.0.0.1:5005),
-``ACTIONS_HOST``/``ACTIONS_PORT`` (127.0.0.1:5055), ``BOT_TRACKER_DB``
+``ACTIONS_HOST``/``ACTIONS_PORT`` (127.0.0.1:5055), ``WEB_HOST``/``WEB_PORT``
+(127.0.0.1:8080, the chat page; ``RASA_PUBLIC_URL`` and ``WEB_PUBLIC_URL``
+when both are published behind a proxy), ``BOT_TRACKER_DB``
 (var/conversations.db), ``BOT_DATABASE_URL`` (the knowledge base),
 ``BOT_MODEL`` (a model file; default: the one trained for the current inputs).
 """
@@ -22,7 +24,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from bot import model_cache, settings
+from bot import model_cache, settings, web_page
 
 STARTUP_TIMEOUT_S = 300
 
@@ -37,6 +39,8 @@ def child_env() -> dict[str, str]:
     env.setdefault("ACTIONS_HOST", "127.0.0.1")
     env.setdefault("RASA_PORT", "5005")
     env.setdefault("RASA_HOST", "127.0.0.1")
+    env.setdefault("WEB_PORT", web_page.DEFAULT_WEB_PORT)
+    env.setdefault("WEB_HOST", web_page.DEFAULT_WEB_HOST)
     env.setdefault("BOT_TRACKER_DB", str(settings.VAR_DIR / "conversations.db"))
     env["SANIC_HOST"] = env["ACTIONS_HOST"]  # rasa_sdk binds 0.0.0.0 without it
     env.setdefault("RASA_TELEMETRY_ENABLED", "false")
@@ -82,6 +86,11 @@ def start_actions(env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen(command, cwd=settings.PROJECT_ROOT, env=env)
 
 
+def start_web_page(env: dict[str, str]) -> subprocess.Popen:
+    command = [sys.executable, "-m", "bot.web_page"]
+    return subprocess.Popen(command, cwd=settings.PROJECT_ROOT, env=env)
+
+
 def rasa_command(mode: str, model: Path, env: dict[str, str]) -> list[str]:
     common = [
         "--model", str(model),
@@ -94,6 +103,8 @@ def rasa_command(mode: str, model: Path, env: dict[str, str]) -> list[str]:
         sys.executable, "-m", "rasa", "run", *common,
         "--interface", env["RASA_HOST"],
         "--credentials", "credentials.yml",
+        # No --cors: the socket.io channel (bot/connectors/socketio.py) allows
+        # the chat page's origin itself, for polling and WebSockets alike.
     ]  # fmt: skip
 
 
@@ -104,6 +115,7 @@ def serve(shell: bool = False, model: Path | None = None) -> int:
         raise ServeError(f"no trained model at {model}: run `make train` first")
     actions_url = f"http://{env['ACTIONS_HOST']}:{env['ACTIONS_PORT']}"
     rasa_url = f"http://{env['RASA_HOST']}:{env['RASA_PORT']}"
+    page_url = web_page.web_url(env)
     processes: list[subprocess.Popen] = []
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -119,16 +131,19 @@ def serve(shell: bool = False, model: Path | None = None) -> int:
             )
             processes.append(shell_process)
             return shell_process.wait()
-        processes.append(
-            subprocess.Popen(
-                rasa_command("run", model, env), cwd=settings.PROJECT_ROOT, env=env
-            )
+        page = start_web_page(env)
+        processes.append(page)
+        rasa = subprocess.Popen(
+            rasa_command("run", model, env), cwd=settings.PROJECT_ROOT, env=env
         )
-        wait_until_up(f"{rasa_url}/webhooks/rest/", processes[1], "the Rasa server")
+        processes.append(rasa)
+        wait_until_up(f"{page_url}/", page, "the chat page")
+        wait_until_up(f"{rasa_url}/webhooks/rest/", rasa, "the Rasa server")
         print(
-            f"Bot ready: chat at {rasa_url}/webhooks/rest/webhook "
+            f"Bot ready: chat page at {page_url}, "
+            f"chat at {rasa_url}/webhooks/rest/webhook "
             f"(socket.io on {rasa_url}), actions at {actions_url}. "
-            "Ctrl-C stops both.",
+            "Ctrl-C stops them all.",
             flush=True,
         )
         while all(p.poll() is None for p in processes):
@@ -148,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return serve(shell=args.shell, model=args.model)
-    except ServeError as error:
+    except (ServeError, web_page.WebPageError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
 

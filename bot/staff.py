@@ -2,6 +2,7 @@
 
     python -m bot.staff handoffs [--status open] [--json]
     python -m bot.staff show ID            the handoff and the conversation so far
+                                           (and, for SMS, the number to call back)
     python -m bot.staff claim ID --by NAME
     python -m bot.staff resolve ID --by NAME [--note TEXT]
 
@@ -19,6 +20,8 @@ from typing import Any
 
 from bot import settings
 from bot.handoffs import STATUSES, Handoff, HandoffNotFound, HandoffQueue
+from bot.phone_numbers import ContactCipher, PhoneNumberKeyError
+from bot.sms_store import SmsStore
 
 
 def _table(handoffs: list[Handoff]) -> str:
@@ -60,13 +63,27 @@ async def conversation(sender_id: str) -> list[dict[str, Any]]:
     return turns
 
 
+def call_back_number(queue: HandoffQueue, handoff: Handoff) -> str | None:
+    """The SMS patient's number, decrypted with ``SMS_CONTACT_KEY`` for staff."""
+    if handoff.channel != "sms":
+        return None
+    encrypted = SmsStore(queue.engine).contact(handoff.sender_id)
+    if encrypted is None:
+        return "unknown (no number stored for this conversation)"
+    try:
+        return ContactCipher.from_env().decrypt(encrypted)
+    except PhoneNumberKeyError as error:
+        return f"encrypted ({error})"
+
+
 def _show(queue: HandoffQueue, handoff_id: str, as_json: bool) -> str:
     handoff = queue.get(handoff_id)
     turns = asyncio.run(conversation(handoff.sender_id))
+    number = call_back_number(queue, handoff)
     if as_json:
         return json.dumps(
             {**handoff.summary(), "message": handoff.message, "note": handoff.note,
-             "conversation": turns},
+             "call_back": number, "conversation": turns},
             indent=2,
         )  # fmt: skip
     lines = [
@@ -75,6 +92,8 @@ def _show(queue: HandoffQueue, handoff_id: str, as_json: bool) -> str:
         f"conversation {handoff.sender_id}",
         f"message: {handoff.message}",
     ]
+    if number:
+        lines.append(f"call back: {number}")
     if handoff.resolved_by:
         lines.append(f"resolved by {handoff.resolved_by}: {handoff.note or ''}")
     lines.append("conversation so far:" if turns else "conversation: none stored")

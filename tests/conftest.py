@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import threading
+import time
+import urllib.parse
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -179,3 +182,91 @@ def _webhook() -> Iterator[Webhook]:
 
 webhook = pytest.fixture(_webhook)
 session_webhook = pytest.fixture(scope="session")(_webhook)
+
+
+class FakeTwilio:
+    """A real local HTTP server standing in for Twilio's REST API.
+
+    It takes ``POST /2010-04-01/Accounts/{sid}/Messages.json`` with HTTP basic
+    auth, as Twilio does, records each message and answers 201 with a message
+    resource; ``fail_next`` makes the next requests fail with a 500.
+    """
+
+    account_sid = "AC" + "0" * 30 + "test"
+    auth_token = "test-auth-token-0123456789abcdef"
+    from_number = "+14025550100"
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, str]] = []
+        self.requests = 0
+        self.fail_next = 0
+        self.lock = threading.Lock()
+        fake = self
+        expected_auth = (
+            "Basic "
+            + base64.b64encode(
+                f"{self.account_sid}:{self.auth_token}".encode()
+            ).decode()
+        )
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                path = f"/2010-04-01/Accounts/{fake.account_sid}/Messages.json"
+                with fake.lock:
+                    fake.requests += 1
+                    if self.headers.get("Authorization") != expected_auth:
+                        return self._reply(401, {"code": 20003, "message": "auth"})
+                    if self.path != path:
+                        return self._reply(404, {"code": 20404, "message": "path"})
+                    if fake.fail_next > 0:
+                        fake.fail_next -= 1
+                        return self._reply(500, {"code": 20500, "message": "boom"})
+                    form = dict(urllib.parse.parse_qsl(body.decode()))
+                    sid = f"SM{uuid.uuid4().hex}"
+                    fake.messages.append({**form, "sid": sid, "at": time.time()})
+                self._reply(
+                    201,
+                    {
+                        "sid": sid,
+                        "account_sid": fake.account_sid,
+                        "to": form.get("To"),
+                        "from": form.get("From"),
+                        "body": form.get("Body"),
+                        "status": "queued",
+                    },
+                )
+
+            def _reply(self, status: int, payload: dict) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def to(self, number: str) -> list[str]:
+        """The bodies sent to ``number``, in the order Twilio accepted them."""
+        with self.lock:
+            return [m["Body"] for m in self.messages if m.get("To") == number]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _twilio() -> Iterator[FakeTwilio]:
+    fake = FakeTwilio()
+    yield fake
+    fake.close()
+
+
+twilio_api = pytest.fixture(_twilio)
+session_twilio_api = pytest.fixture(scope="session")(_twilio)

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 import requests
+from cryptography.fernet import Fernet
+from twilio.request_validator import RequestValidator
 
 from bot import model_cache, settings
 from bot.db import engine_for
@@ -23,6 +25,15 @@ from bot.handoffs import HandoffQueue
 from bot.knowledge import KnowledgeBase, load_knowledge
 
 READY_TIMEOUT_S = 300
+# Where Twilio posts, as the clinic's proxy publishes it: the signature covers
+# this URL, not the address the bot listens on.
+SMS_WEBHOOK_URL = "https://chat.mod-dermatology.example/webhooks/sms/webhook"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """test_shutdown.py stops the session's bot: it runs after every other test,
+    whatever the file names (a stable sort keeps the rest in order)."""
+    items.sort(key=lambda item: item.path.name == "test_shutdown.py")
 
 
 def free_port() -> int:
@@ -40,8 +51,11 @@ class RunningBot:
     work: Path
     postgres: object
     webhook: object
+    twilio: object = None
+    sms_env: dict[str, str] = field(default_factory=dict)
     output: list[str] = field(default_factory=list)
     sent: list[str] = field(default_factory=list)
+    web_url: str = ""  # the chat page (bot/web_page.py)
 
     @property
     def handoffs(self) -> HandoffQueue:
@@ -55,6 +69,7 @@ class RunningBot:
             "BOT_DATABASE_URL": self.database_url,
             "BOT_TRACKER_DB": str(self.work / "conversations.db"),
             "BOT_HANDOFF_SPOOL": str(self.work / "spool.jsonl"),
+            "SMS_CONTACT_KEY": self.sms_env.get("SMS_CONTACT_KEY", ""),
         }
 
     @property
@@ -74,6 +89,36 @@ class RunningBot:
     def texts(self, sender: str, message: str) -> list[str]:
         return [m["text"] for m in self.say(sender, message) if "text" in m]
 
+    def text_message(
+        self,
+        number: str,
+        body: str | None,
+        message_sid: str | None = None,
+        signature: str | None = None,
+        extra: dict[str, str] | None = None,
+    ) -> requests.Response:
+        """POST an SMS as Twilio does: a signed form to the SMS webhook."""
+        form = {
+            "From": number,
+            "To": self.sms_env["TWILIO_FROM_NUMBER"],
+            "MessageSid": message_sid or f"SM{uuid.uuid4().hex}",
+            "AccountSid": self.sms_env["TWILIO_ACCOUNT_SID"],
+            "NumMedia": "0",
+            **(extra or {}),
+        }
+        if body is not None:
+            form["Body"] = body
+        if signature is None:
+            validator = RequestValidator(self.sms_env["TWILIO_AUTH_TOKEN"])
+            signature = validator.compute_signature(SMS_WEBHOOK_URL, form)
+        headers = {"X-Twilio-Signature": signature} if signature else {}
+        return requests.post(
+            f"{self.rasa_url}/webhooks/sms/webhook",
+            data=form,
+            headers=headers,
+            timeout=60,
+        )
+
     @staticmethod
     def wait_for(check, timeout_s: float = 30.0, every_s: float = 0.25):
         """Poll ``check`` until it returns something truthy (or fail)."""
@@ -86,11 +131,24 @@ class RunningBot:
         raise AssertionError(f"not true within {timeout_s} s: {check}")
 
     def web_text(self, entry_id: str) -> str:
+        return self.entry_text(entry_id, "rest")
+
+    def sms_text(self, entry_id: str) -> str:
+        return self.entry_text(entry_id, "sms")
+
+    def entry_text(self, entry_id: str, channel: str) -> str:
+        """A knowledge-base entry as the bot renders it for ``channel``."""
         from bot.answers import render
         from bot.clinic import load_clinic
 
         entry = next(e for e in self.knowledge.entries() if e.id == entry_id)
-        return render(entry, "rest", load_clinic())
+        return render(entry, channel, load_clinic())
+
+    def sms_sender_id(self, number: str) -> str:
+        """The conversation id the SMS channel gives ``number``."""
+        from bot.phone_numbers import SenderIds
+
+        return SenderIds(self.sms_env["SMS_SENDER_KEY"]).sender_id(number)
 
 
 @pytest.fixture
@@ -101,7 +159,10 @@ def sender() -> str:
 
 @pytest.fixture(scope="session")
 def bot(
-    tmp_path_factory: pytest.TempPathFactory, session_postgres, session_webhook
+    tmp_path_factory: pytest.TempPathFactory,
+    session_postgres,
+    session_webhook,
+    session_twilio_api,
 ) -> Iterator[RunningBot]:
     """The bot as `make run` starts it, its own database on PostgreSQL (so a
     test can take it down) and staff alerts going to a real local webhook."""
@@ -112,7 +173,18 @@ def bot(
     database_url = session_postgres.url
     load_knowledge(engine_for(database_url))
     rasa_port, actions_port = free_port(), free_port()
+    web_port = free_port()
+    sms_env = {
+        "TWILIO_ACCOUNT_SID": session_twilio_api.account_sid,
+        "TWILIO_AUTH_TOKEN": session_twilio_api.auth_token,
+        "TWILIO_FROM_NUMBER": session_twilio_api.from_number,
+        "TWILIO_API_BASE_URL": session_twilio_api.base_url,
+        "SMS_WEBHOOK_URL": SMS_WEBHOOK_URL,
+        "SMS_SENDER_KEY": uuid.uuid4().hex + uuid.uuid4().hex,
+        "SMS_CONTACT_KEY": Fernet.generate_key().decode(),
+    }
     env = {
+        **sms_env,
         **os.environ,
         "BOT_DATABASE_URL": database_url,
         "BOT_TRACKER_DB": str(work / "conversations.db"),
@@ -122,6 +194,10 @@ def bot(
         "HANDOFF_RETRY_BASE_S": "1",
         "RASA_PORT": str(rasa_port),
         "ACTIONS_PORT": str(actions_port),
+        "WEB_HOST": "127.0.0.1",
+        "WEB_PORT": str(web_port),
+        "RASA_PUBLIC_URL": "",
+        "WEB_PUBLIC_URL": "",
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "bot.serve"],
@@ -140,6 +216,9 @@ def bot(
         work,
         session_postgres,
         session_webhook,
+        session_twilio_api,
+        sms_env,
+        web_url=f"http://127.0.0.1:{web_port}",
     )
     ready = threading.Event()
 

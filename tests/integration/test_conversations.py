@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
+
 import pytest
 import requests
 
@@ -127,3 +130,29 @@ def test_bad_input_gets_a_clear_error_and_the_bot_keeps_answering(bot, body, sen
     assert response.json()["error"]
     # The server is still there and still answering.
     assert bot.texts(sender, "what is isotretinoin")[-1] == bot.web_text("what_is")
+
+
+def test_a_rest_client_cannot_claim_another_channel(bot, sender):
+    """A body saying ``input_channel: sms`` still gets the web text, and the
+    tracker store records the REST channel."""
+    response = requests.post(
+        f"{bot.rasa_url}/webhooks/rest/webhook",
+        json={
+            "sender": sender,
+            "message": "can i donate blood on accutane",
+            "input_channel": "sms",
+        },
+        timeout=60,
+    )
+    assert response.status_code == 200
+    texts = [m["text"] for m in response.json()]
+    assert texts[-1] == bot.web_text("blood_donation") != bot.sms_text("blood_donation")
+    with sqlite3.connect(bot.work / "conversations.db") as db:
+        channels = {
+            json.loads(data).get("input_channel")
+            for (data,) in db.execute(
+                "SELECT data FROM events WHERE sender_id = ? AND type_name = 'user'",
+                (sender,),
+            )
+        }
+    assert channels == {"rest"}

@@ -20,12 +20,13 @@ def test_no_patient_message_reaches_the_logs(bot):
     assert [m for m in sent if m in log] == []
 
 
-def test_ctrl_c_stops_both_servers(bot):
-    """Last: make run's Ctrl-C stops the Rasa server and the action server."""
+def test_ctrl_c_stops_every_server(bot):
+    """Last: make run's Ctrl-C stops the Rasa server, the action server and the
+    chat page."""
     bot.process.send_signal(signal.SIGINT)
     bot.process.wait(timeout=30)
     time.sleep(0.5)
-    for url in (bot.rasa_url, bot.actions_url):
+    for url in (bot.rasa_url, bot.actions_url, bot.web_url):
         port = int(url.rsplit(":", 1)[1])
         with socket.socket() as sock:
             assert sock.connect_ex(("127.0.0.1", port)) != 0, f"{url} still open"

@@ -117,6 +117,43 @@ def test_answer_topic_on_sms_sends_the_short_plain_text(action_server_database):
     assert sms != expected_text(action_server_database, "blood_donation", "rest")
 
 
+def test_in_rasa_shell_each_answer_ends_with_the_staff_line(action_server_database):
+    tracker = make_tracker("ask_blood_donation", channel="cmdline")
+    messages, _ = run(actions.ActionAnswerTopic(), tracker)
+    entry = next(
+        e for e in action_server_database.entries() if e.id == "blood_donation"
+    )
+    assert texts(messages)[:2] == [
+        expected_text(action_server_database, "welcome"),
+        expected_text(action_server_database, "blood_donation"),
+    ]
+    staff = texts(messages)[-1]
+    assert staff.startswith("[staff]")
+    assert f"blood_donation (reviewed {entry.reviewed_on.isoformat()})" in staff
+    assert "intent ask_blood_donation 0.97" in staff
+
+
+def test_in_rasa_shell_a_crisis_reply_still_comes_first_then_the_staff_line(
+    action_server_database,
+):
+    tracker = make_tracker("crisis", channel="cmdline", text="i want to kill myself")
+    messages, _ = run(actions.ActionHandleCrisis(), tracker)
+    assert texts(messages)[0] == expected_text(action_server_database, "crisis")
+    assert texts(messages)[-1].startswith("[staff] entry crisis (reviewed ")
+
+
+@pytest.mark.parametrize("channel", ["rest", "socketio", "sms"])
+def test_patients_never_see_the_staff_line(action_server_database, channel):
+    for action, intent in [
+        (actions.ActionAnswerTopic(), "ask_blood_donation"),
+        (actions.ActionAnswerFallback(), "nlu_fallback"),
+        (actions.ActionHandleConcern(), "mental_health_concern"),
+    ]:
+        messages, _ = run(action, make_tracker(intent, channel=channel))
+        assert messages
+        assert not any("[staff]" in m["text"] for m in messages)
+
+
 def test_help_comes_with_the_main_topics_as_buttons():
     messages, _ = run(
         actions.ActionAnswerTopic(), make_tracker("ask_help", slots=welcomed())

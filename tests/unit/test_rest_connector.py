@@ -18,11 +18,6 @@ def test_a_good_body_gives_sender_text_and_metadata():
     assert (incoming.sender, incoming.text, incoming.metadata) == ("p1", "hi", {"a": 1})
 
 
-def test_the_client_cannot_choose_the_channel():
-    incoming = parse_body(body(sender="p1", message="hi", input_channel="sms"))
-    assert not hasattr(incoming, "input_channel")
-
-
 @pytest.mark.parametrize(
     ("raw", "status", "says"),
     [

@@ -1,0 +1,379 @@
+"""The clinic's SMS channel: Twilio's webhook in, Twilio's REST API out.
+
+Registered in credentials.yml as ``bot.connectors.sms.SmsInput`` under the
+name ``sms``, so Twilio posts to ``/webhooks/sms/webhook``. Unlike Rasa's own
+Twilio channel it:
+
+- checks ``X-Twilio-Signature`` against the account's auth token and the
+  public ``SMS_WEBHOOK_URL`` (403 without a valid one, before anything else);
+- answers a retried webhook (same ``MessageSid``) once;
+- honours STOP / START / HELP (``bot.sms_keywords``): nothing is sent to an
+  opted-out number, but a crisis from one still creates the handoff;
+- sends plain text: buttons become "Reply 1 for ..." and a reply of "1"
+  selects that button; a long reply becomes at most 3 messages, in order;
+- never puts a phone number in a log line or the tracker store: the sender id
+  is a keyed hash of the number, and the call-back number staff need is
+  stored encrypted (``bot.phone_numbers``).
+
+Replies go out through Twilio's REST API, not as TwiML in the webhook's
+response: the webhook's answer then never waits on Twilio's 15-second
+timeout, several messages keep their order (each is sent after the previous
+one was accepted), and a failed send is retried and recorded. The synchronous
+Twilio client runs in a worker thread, never on Rasa's event loop.
+
+Environment: ``TWILIO_ACCOUNT_SID``, ``TWILIO_AUTH_TOKEN``,
+``TWILIO_FROM_NUMBER``, ``SMS_WEBHOOK_URL`` (the URL Twilio posts to, which
+the signature covers), ``SMS_SENDER_KEY`` and ``SMS_CONTACT_KEY`` (see
+``bot.phone_numbers``); ``TWILIO_API_BASE_URL`` points the REST client at a
+stand-in for Twilio (tests). Without them the channel answers 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import urllib.parse
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from rasa.core.channels.channel import (
+    CollectingOutputChannel,
+    InputChannel,
+    UserMessage,
+)
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+
+from bot.answers import Answers, unavailable_text
+from bot.connectors.rest import BadRequest, IncomingMessage, reply_without_action_server
+from bot.handoffs import HandoffQueue
+from bot.phone_numbers import ContactCipher, PhoneNumberKeyError, SenderIds
+from bot.safety import default_screen
+from bot.sms_format import choice, compose, split
+from bot.sms_keywords import Keyword, keyword
+from bot.sms_store import SmsStore
+
+logger = logging.getLogger(__name__)
+# Twilio's client logs each request at INFO; its URL names the account only,
+# but keep it quiet in case a later version logs more.
+logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
+
+CHANNEL = "sms"
+MAX_BODY_BYTES = 64 * 1024
+MAX_MESSAGE_CHARS = 2000
+SEND_ATTEMPTS = 3
+SEND_TIMEOUT_S = 10.0
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+REQUIRED_ENV = (
+    "TWILIO_ACCOUNT_SID",
+    "TWILIO_AUTH_TOKEN",
+    "TWILIO_FROM_NUMBER",
+    "SMS_WEBHOOK_URL",
+    "SMS_SENDER_KEY",
+    "SMS_CONTACT_KEY",
+)
+
+
+class SmsConfigError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class SmsConfig:
+    account_sid: str
+    auth_token: str
+    from_number: str
+    webhook_url: str
+    sender_ids: SenderIds
+    contacts: ContactCipher
+    api_base_url: str | None = None
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> SmsConfig:
+        env = dict(os.environ if env is None else env)
+        missing = [name for name in REQUIRED_ENV if not env.get(name)]
+        if missing:
+            raise SmsConfigError("not set: " + ", ".join(missing))
+        try:
+            sender_ids = SenderIds(env["SMS_SENDER_KEY"])
+            contacts = ContactCipher(env["SMS_CONTACT_KEY"])
+        except PhoneNumberKeyError as error:
+            raise SmsConfigError(str(error)) from None
+        return cls(
+            account_sid=env["TWILIO_ACCOUNT_SID"],
+            auth_token=env["TWILIO_AUTH_TOKEN"],
+            from_number=env["TWILIO_FROM_NUMBER"],
+            webhook_url=env["SMS_WEBHOOK_URL"],
+            sender_ids=sender_ids,
+            contacts=contacts,
+            api_base_url=env.get("TWILIO_API_BASE_URL") or None,
+        )
+
+
+@dataclass(frozen=True)
+class InboundSms:
+    number: str
+    text: str
+    message_sid: str
+
+
+def parse_form(body: bytes) -> dict[str, str]:
+    """Twilio's form fields (first value of each), or a clear ``BadRequest``."""
+    if len(body) > MAX_BODY_BYTES:
+        raise BadRequest(f"the body is larger than {MAX_BODY_BYTES} bytes", 413)
+    try:
+        fields = urllib.parse.parse_qs(
+            body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body)
+        )
+    except (UnicodeDecodeError, ValueError):
+        raise BadRequest("the body is not a URL-encoded form") from None
+    return {name: values[0] for name, values in fields.items()}
+
+
+def parse_inbound(form: dict[str, str]) -> InboundSms:
+    number, sid = form.get("From", "").strip(), form.get("MessageSid", "").strip()
+    if "Body" not in form:
+        raise BadRequest("'Body' is required")
+    if not number:
+        raise BadRequest("'From' is required")
+    if not sid or len(sid) > 64:
+        raise BadRequest("'MessageSid' is required (at most 64 characters)")
+    text = form["Body"].replace("\x00", "").strip()[:MAX_MESSAGE_CHARS]
+    return InboundSms(number, text, sid)
+
+
+class TwilioSender:
+    """Sends messages through Twilio's REST API, in order, with retries."""
+
+    def __init__(self, config: SmsConfig) -> None:
+        self.config = config
+        self.client = Client(
+            config.account_sid,
+            config.auth_token,
+            http_client=TwilioHttpClient(timeout=SEND_TIMEOUT_S),
+        )
+        if config.api_base_url:
+            self.client.api.base_url = config.api_base_url.rstrip("/")
+
+    def send(self, number: str, parts: list[str]) -> None:
+        """Blocking: call from a worker thread. Raises after the last retry."""
+        for part in parts:
+            for attempt in range(1, SEND_ATTEMPTS + 1):
+                try:
+                    self.client.messages.create(
+                        to=number, from_=self.config.from_number, body=part
+                    )
+                    break
+                except TwilioRestException as error:
+                    # 4xx (an invalid or opted-out number): retrying won't help.
+                    if error.status < 500 or attempt == SEND_ATTEMPTS:
+                        raise
+                except (TwilioException, OSError):
+                    if attempt == SEND_ATTEMPTS:
+                        raise
+                time.sleep(0.5 * attempt)
+
+
+def twiml() -> HTTPResponse:
+    return response.text(EMPTY_TWIML, content_type="text/xml")
+
+
+class SmsInput(InputChannel):
+    """Twilio's SMS webhook, hardened (see the module docstring)."""
+
+    @classmethod
+    def name(cls) -> str:
+        return CHANNEL
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
+        try:
+            return cls(SmsConfig.from_env())
+        except SmsConfigError as error:
+            logger.warning("the SMS channel is off (%s)", error)
+            return cls(None)
+
+    def __init__(
+        self,
+        config: SmsConfig | None,
+        store: SmsStore | None = None,
+        answers: Answers | None = None,
+    ) -> None:
+        self.config = config
+        self._store = store
+        self._answers = answers
+        self.sender = TwilioSender(config) if config else None
+        self.validator = RequestValidator(config.auth_token) if config else None
+
+    @property
+    def store(self) -> SmsStore:
+        if self._store is None:
+            self._store = SmsStore()
+        return self._store
+
+    @property
+    def answers(self) -> Answers:
+        if self._answers is None:
+            self._answers = Answers()
+        return self._answers
+
+    # -- HTTP --------------------------------------------------------------
+    def blueprint(
+        self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
+    ) -> Blueprint:
+        webhook = Blueprint(f"custom_webhook_{type(self).__name__}", __name__)
+
+        @webhook.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            status = "ok" if self.config else "not configured"
+            return response.json({"status": status})
+
+        @webhook.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            if self.config is None:
+                return response.json(
+                    {"error": "the SMS channel is not configured"}, status=503
+                )
+            try:
+                form = parse_form(request.body)
+            except BadRequest as error:
+                return response.json({"error": str(error)}, status=error.status)
+            if not self.signed_by_twilio(form, request.headers):
+                logger.warning("SMS webhook refused: missing or wrong signature")
+                return response.json({"error": "invalid signature"}, status=403)
+            try:
+                inbound = parse_inbound(form)
+            except BadRequest as error:
+                return response.json({"error": str(error)}, status=error.status)
+            try:
+                await self.handle(inbound, on_new_message)
+            except Exception:
+                # Never the number or the text: only that processing failed.
+                logger.exception("processing an SMS failed")
+                return response.json(
+                    {"error": "the message could not be processed"}, status=500
+                )
+            return twiml()
+
+        return webhook
+
+    def signed_by_twilio(self, form: dict[str, str], headers: Any) -> bool:
+        signature = headers.get("X-Twilio-Signature", "")
+        if not signature or self.validator is None or self.config is None:
+            return False
+        return bool(self.validator.validate(self.config.webhook_url, form, signature))
+
+    # -- one message -------------------------------------------------------
+    async def handle(
+        self,
+        inbound: InboundSms,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+    ) -> None:
+        assert self.config is not None
+        sender_id = self.config.sender_ids.sender_id(inbound.number)
+        claimed = await asyncio.to_thread(
+            self.store.claim_message, inbound.message_sid, sender_id
+        )
+        if not claimed:
+            logger.info("a retried SMS webhook was answered already; ignored")
+            return
+        try:
+            status = await self._answer(inbound, sender_id, on_new_message)
+        except BaseException:
+            await asyncio.to_thread(self.store.release_message, inbound.message_sid)
+            raise
+        await asyncio.to_thread(self.store.finish_message, inbound.message_sid, status)
+
+    async def _answer(
+        self,
+        inbound: InboundSms,
+        sender_id: str,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+    ) -> str:
+        assert self.config is not None
+        encrypted = self.config.contacts.encrypt(inbound.number)
+        await asyncio.to_thread(self.store.save_contact, sender_id, encrypted)
+        opted_out = await asyncio.to_thread(self.store.is_opted_out, sender_id)
+        word = keyword(inbound.text, opted_out)
+
+        if word is Keyword.OPT_OUT:
+            changed = await asyncio.to_thread(self.store.set_opted_out, sender_id, True)
+            if not changed:
+                return "opted_out"  # confirmed once already: send nothing
+            logger.info("an SMS sender opted out")
+            return await self._send_trigger(inbound.number, "sms_opt_out")
+        if word is Keyword.OPT_IN:
+            await asyncio.to_thread(self.store.set_opted_out, sender_id, False)
+            logger.info("an SMS sender opted in")
+            return await self._send_trigger(inbound.number, "sms_opt_in", sender_id)
+        if opted_out:
+            await asyncio.to_thread(self._handoff_if_needed, sender_id, inbound.text)
+            return "opted_out"
+        if word is Keyword.HELP:
+            return await self._send_trigger(inbound.number, "sms_help", sender_id)
+
+        text = inbound.text
+        menu = await asyncio.to_thread(self.store.menu, sender_id)
+        text = choice(text, menu) or text
+        collector = CollectingOutputChannel()
+        await on_new_message(
+            UserMessage(text, collector, sender_id, input_channel=CHANNEL)
+        )
+        messages = collector.messages
+        if not messages:
+            # The action server failed or is down: never leave the patient
+            # without an answer, nor a crisis without a handoff.
+            logger.error("no reply was produced for an SMS")
+            fallback = await asyncio.to_thread(
+                reply_without_action_server,
+                IncomingMessage(sender_id, inbound.text, None),
+                CHANNEL,
+            )
+            messages = [{"text": fallback}]
+        return await self._send(inbound.number, messages, sender_id)
+
+    def _handoff_if_needed(self, sender_id: str, text: str) -> None:
+        """An opted-out number gets no reply, but staff still hear of a crisis."""
+        level = default_screen().screen(text).level
+        if level is None:
+            return
+        handoff = HandoffQueue().create(sender_id, CHANNEL, level.value, text)
+        logger.info("%s handoff %s stored from an opted-out number", level, handoff.id)
+
+    async def _send_trigger(
+        self, number: str, trigger: str, sender_id: str | None = None
+    ) -> str:
+        try:
+            reply = await asyncio.to_thread(self.answers.for_trigger, trigger, CHANNEL)
+            message: dict[str, Any] = {"text": reply.text, "buttons": reply.buttons}
+        except Exception:
+            logger.exception("the %s reply could not be read", trigger)
+            message = {"text": unavailable_text()}
+        return await self._send(number, [message], sender_id)
+
+    async def _send(
+        self, number: str, messages: list[dict[str, Any]], sender_id: str | None
+    ) -> str:
+        assert self.sender is not None
+        reply = compose(messages)
+        if sender_id is not None:
+            await asyncio.to_thread(self.store.save_menu, sender_id, reply.buttons)
+        parts = split(reply.text) or [unavailable_text()]
+        try:
+            await asyncio.to_thread(self.sender.send, number, parts)
+        except Exception as error:
+            logger.error(
+                "an SMS reply could not be sent (%s: %s)",
+                type(error).__name__,
+                getattr(error, "code", ""),
+            )
+            return "reply_failed"
+        return "answered"
