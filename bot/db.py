@@ -5,11 +5,13 @@ SQLAlchemy 1.4 in 2.0 style: ``future=True`` engines and sessions, ``select()``.
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import declarative_base
 
 from bot import settings
@@ -31,6 +33,18 @@ def default_engine() -> Engine:
     return engine_for(settings.database_url())
 
 
+_schema_lock = threading.Lock()
+
+
 def create_schema(engine: Engine) -> None:
-    """Create the tables of every imported model module where they are missing."""
-    Base.metadata.create_all(engine)
+    """Create the tables of every imported model module where they are missing.
+
+    Safe when several threads (one lock) or processes (a replica that lost the
+    race sees "already exists" and checks again) do it at once.
+    """
+    with _schema_lock:
+        try:
+            Base.metadata.create_all(engine)
+        except SQLAlchemyError:
+            # Another process created a table between the check and CREATE.
+            Base.metadata.create_all(engine)

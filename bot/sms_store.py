@@ -18,6 +18,7 @@ import json
 from typing import Any
 
 from sqlalchemy import Boolean, Column, DateTime, String, Text, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -124,6 +125,12 @@ class SmsStore:
 
     def set_opted_out(self, sender_id: str, opted_out: bool) -> bool:
         """Record the choice; True if it changed (so it is confirmed once)."""
+        try:
+            return self._set_opted_out(sender_id, opted_out)
+        except IntegrityError:  # a STOP from the same new number at once
+            return self._set_opted_out(sender_id, opted_out)
+
+    def _set_opted_out(self, sender_id: str, opted_out: bool) -> bool:
         with self._session() as session, session.begin():
             row = session.get(SmsOptOutRow, sender_id, with_for_update=True)
             if row is None:
@@ -138,20 +145,36 @@ class SmsStore:
             row.opted_out, row.changed_at = opted_out, now()
             return True
 
+    def _upsert(self, row: type[Base], sender_id: str, **values: Any) -> None:
+        """Insert or update one sender's row in one statement, so that two
+        messages from a new number at once cannot collide on the key."""
+        dialect = {"postgresql": postgresql, "sqlite": sqlite}.get(
+            self.engine.dialect.name
+        )
+        with self._session() as session, session.begin():
+            if dialect is None:  # another database: read, then write
+                existing = session.get(row, sender_id, with_for_update=True)
+                if existing is None:
+                    session.add(row(sender_id=sender_id, **values))
+                else:
+                    for name, value in values.items():
+                        setattr(existing, name, value)
+                return
+            statement = dialect.insert(row).values(sender_id=sender_id, **values)
+            session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["sender_id"], set_=values
+                )
+            )
+
     # -- call-back numbers -------------------------------------------------
     def save_contact(self, sender_id: str, number_encrypted: str) -> None:
-        with self._session() as session, session.begin():
-            row = session.get(SmsContactRow, sender_id)
-            if row is None:
-                session.add(
-                    SmsContactRow(
-                        sender_id=sender_id,
-                        number_encrypted=number_encrypted,
-                        updated_at=now(),
-                    )
-                )
-            else:
-                row.number_encrypted, row.updated_at = number_encrypted, now()
+        self._upsert(
+            SmsContactRow,
+            sender_id,
+            number_encrypted=number_encrypted,
+            updated_at=now(),
+        )
 
     def contact(self, sender_id: str) -> str | None:
         """The encrypted call-back number of ``sender_id``, if it ever texted."""
@@ -162,19 +185,13 @@ class SmsStore:
     # -- numbered menus ----------------------------------------------------
     def save_menu(self, sender_id: str, buttons: list[dict[str, Any]]) -> None:
         """The buttons of the latest reply (an empty list clears the menu)."""
-        with self._session() as session, session.begin():
-            row = session.get(SmsMenuRow, sender_id)
-            if not buttons:
-                if row is not None:
-                    session.delete(row)
-                return
-            encoded = json.dumps(buttons)
-            if row is None:
-                session.add(
-                    SmsMenuRow(sender_id=sender_id, buttons=encoded, sent_at=now())
+        if not buttons:
+            with self._session() as session, session.begin():
+                session.execute(
+                    delete(SmsMenuRow).where(SmsMenuRow.sender_id == sender_id)
                 )
-            else:
-                row.buttons, row.sent_at = encoded, now()
+            return
+        self._upsert(SmsMenuRow, sender_id, buttons=json.dumps(buttons), sent_at=now())
 
     def menu(self, sender_id: str) -> list[dict[str, Any]]:
         with self._session() as session:

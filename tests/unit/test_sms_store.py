@@ -56,3 +56,24 @@ def test_the_latest_menu_replaces_the_last_and_an_empty_one_clears_it(store):
     assert store.menu("sms-a") == []
     store.save_menu("sms-a", [])
     assert store.menu("sms-b") == []
+
+
+def test_two_first_messages_from_one_number_at_once_do_not_collide(store):
+    import threading
+
+    errors: list[BaseException] = []
+
+    def save(token: str) -> None:
+        try:
+            store.save_contact("sms-new", token)
+            store.save_menu("sms-new", [{"title": token, "payload": "/greet"}])
+        except BaseException as error:  # noqa: BLE001
+            errors.append(error)
+
+    threads = [threading.Thread(target=save, args=(f"t{i}",)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert store.contact("sms-new") in {f"t{i}" for i in range(8)}
