@@ -42,8 +42,9 @@ def chat(bot, browser: BrowserContext) -> ChatPage:
     return page
 
 
-def tracker_user_messages(bot, sender_id: str) -> list[tuple[str, str]]:
-    """(text, channel) of each patient message in Rasa's tracker store."""
+def tracker_user_messages(bot, sender_id: str) -> list[tuple[str, str, object]]:
+    """(text, channel, the widget's customData) of each patient message in
+    Rasa's tracker store."""
     with sqlite3.connect(bot.env["BOT_TRACKER_DB"]) as db:
         rows = db.execute(
             "SELECT data FROM events WHERE sender_id = ? AND type_name = 'user'"
@@ -51,7 +52,14 @@ def tracker_user_messages(bot, sender_id: str) -> list[tuple[str, str]]:
             (sender_id,),
         ).fetchall()
     events = [json.loads(data) for (data,) in rows]
-    return [(e.get("text"), e.get("input_channel")) for e in events]
+    return [
+        (
+            e.get("text"),
+            e.get("input_channel"),
+            (e.get("metadata") or {}).get("language"),
+        )
+        for e in events
+    ]
 
 
 def test_rasa_speaks_the_widgets_protocol_to_the_pages_origin_only(bot):
@@ -121,10 +129,12 @@ def test_a_reload_keeps_the_conversation_and_its_context(bot, chat: ChatPage):
     answer = chat.ask(FOLLOW_UP)
     # Only the same Rasa conversation knows that "after I stop" is about blood.
     assert answer == [normalise(bot.web_text("blood_donation_after_treatment"))]
+    # ... and the widget's customData (metadata_key) reaches the tracker.
+    language = "en"
     assert tracker_user_messages(bot, session_id) == [
-        ("/greet", "socketio"),
-        (BLOOD_QUESTION, "socketio"),
-        (FOLLOW_UP, "socketio"),
+        ("/greet", "socketio", language),
+        (BLOOD_QUESTION, "socketio", language),
+        (FOLLOW_UP, "socketio", language),
     ]
     chat.screenshot("conversation")
 
