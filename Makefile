@@ -95,6 +95,7 @@ test-core: train
 bench: train
 	$(PY) bench/nlu_accuracy.py
 	$(PY) bench/safety.py
+	$(PY) bench/channels.py
 
 # Staff: the open handoffs (python -m bot.staff --help for show/claim/resolve).
 handoffs: install
