@@ -320,6 +320,8 @@ class SmsInput(InputChannel):
         if word is Keyword.HELP:
             return await self._send_trigger(inbound.number, "sms_help", sender_id)
 
+        if not inbound.text:  # a picture or an empty text: nothing to read
+            return await self._send_trigger(inbound.number, "fallback", sender_id)
         text = inbound.text
         menu = await asyncio.to_thread(self.store.menu, sender_id)
         text = choice(text, menu) or text

@@ -109,6 +109,14 @@ def test_bad_requests_get_a_clear_error_not_a_crash(bot, number):
     assert text(bot, number, "what is isotretinoin")
 
 
+def test_a_picture_without_text_gets_the_topics_not_an_error(bot, number):
+    replies = text(bot, number, "", extra={"NumMedia": "1"})
+    reply = "\n".join(replies)
+    assert words(bot.sms_text("fallback")) in words(reply)
+    assert "Reply 1 for" in reply
+    assert bot.sms_sender_id(number) not in tracker_senders(bot)
+
+
 def test_a_retried_webhook_is_answered_once(bot, number):
     sid = f"SM{uuid.uuid4().hex}"
     first = text(
