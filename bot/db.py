@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import declarative_base
+from sqlalchemy.orm import Session, declarative_base
 
 from bot import settings
 
@@ -48,3 +48,18 @@ def create_schema(engine: Engine) -> None:
         except SQLAlchemyError:
             # Another process created a table between the check and CREATE.
             Base.metadata.create_all(engine)
+
+
+class TableStore:
+    """Base of the classes that keep rows in the bot's database: sessions on
+    one engine, with the tables created on first use."""
+
+    def __init__(self, engine: Engine | None = None) -> None:
+        self.engine = engine or default_engine()
+        self._schema_ready = False
+
+    def _session(self) -> Session:
+        if not self._schema_ready:
+            create_schema(self.engine)
+            self._schema_ready = True
+        return Session(self.engine, future=True)

@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from bot import settings
-from bot.db import Base, create_schema, default_engine
+from bot.db import Base, TableStore
 
 logger = logging.getLogger(__name__)
 
@@ -117,19 +117,12 @@ def default_spool_path() -> Path:
     )
 
 
-class HandoffQueue:
+class HandoffQueue(TableStore):
     """Create, list, claim and resolve handoffs; spool them when the DB is down."""
 
     def __init__(self, engine: Engine | None = None, spool: Path | None = None) -> None:
-        self.engine = engine or default_engine()
+        super().__init__(engine)
         self.spool = Path(spool or default_spool_path())
-        self._schema_ready = False
-
-    def _session(self) -> Session:
-        if not self._schema_ready:
-            create_schema(self.engine)
-            self._schema_ready = True
-        return Session(self.engine, future=True)
 
     def create(self, sender_id: str, channel: str, level: str, message: str) -> Handoff:
         """Store a handoff: committed to the database, or fsynced to the spool."""

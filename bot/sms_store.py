@@ -19,11 +19,9 @@ from typing import Any
 
 from sqlalchemy import Boolean, Column, DateTime, String, Text, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
-from bot.db import Base, create_schema, default_engine
+from bot.db import Base, TableStore
 
 
 class SmsMessageRow(Base):
@@ -64,18 +62,8 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-class SmsStore:
+class SmsStore(TableStore):
     """Dedupe, opt-outs, call-back numbers and menus of the SMS channel."""
-
-    def __init__(self, engine: Engine | None = None) -> None:
-        self.engine = engine or default_engine()
-        self._schema_ready = False
-
-    def _session(self) -> Session:
-        if not self._schema_ready:
-            create_schema(self.engine)
-            self._schema_ready = True
-        return Session(self.engine, future=True)
 
     # -- each message once -------------------------------------------------
     def claim_message(self, message_sid: str, sender_id: str) -> bool:

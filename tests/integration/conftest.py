@@ -119,6 +119,18 @@ class RunningBot:
             timeout=60,
         )
 
+    def staff(self, *args: str, env: dict[str, str] | None = None) -> str:
+        """What `python -m bot.staff ARGS` prints for this bot's data."""
+        return subprocess.run(
+            [sys.executable, "-m", "bot.staff", *args],
+            cwd=settings.PROJECT_ROOT,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout
+
     @staticmethod
     def wait_for(check, timeout_s: float = 30.0, every_s: float = 0.25):
         """Poll ``check`` until it returns something truthy (or fail)."""
@@ -149,6 +161,12 @@ class RunningBot:
         from bot.phone_numbers import SenderIds
 
         return SenderIds(self.sms_env["SMS_SENDER_KEY"]).sender_id(number)
+
+
+@pytest.fixture(scope="session")
+def free_ports():
+    """Hands out free local ports (for servers a test starts itself)."""
+    return free_port
 
 
 @pytest.fixture

@@ -4,12 +4,8 @@ PostgreSQL database and a real local webhook standing in for Slack."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
-
-from bot import settings
 
 pytestmark = pytest.mark.integration
 
@@ -102,29 +98,16 @@ def test_with_the_database_down_the_reply_goes_out_and_the_spool_keeps_it(bot, s
     bot.wait_for(lambda: bot.webhook.alerts_for(handoff.id))
 
 
-def staff(bot, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "bot.staff", *args],
-        cwd=settings.PROJECT_ROOT,
-        env=bot.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return done.stdout
-
-
 def test_staff_list_show_and_resolve_a_handoff(bot, sender):
     bot.texts(sender, "what is accutane")
     bot.texts(sender, "i've been feeling so hopeless")
     (handoff,) = handoffs_of(bot, sender)
-    listed = json.loads(staff(bot, "handoffs", "--status", "open", "--json"))
+    listed = json.loads(bot.staff("handoffs", "--status", "open", "--json"))
     assert handoff.id in {h["id"] for h in listed}
-    shown = staff(bot, "show", handoff.id)
+    shown = bot.staff("show", handoff.id)
     assert "i've been feeling so hopeless" in shown
     assert "patient | what is accutane" in shown
     assert bot.web_text("what_is").splitlines()[0] in shown
-    staff(bot, "resolve", handoff.id, "--by", "Nurse Ann", "--note", "called back")
+    bot.staff("resolve", handoff.id, "--by", "Nurse Ann", "--note", "called back")
     resolved = bot.handoffs.get(handoff.id)
     assert (resolved.status, resolved.resolved_by) == ("resolved", "Nurse Ann")

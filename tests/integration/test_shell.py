@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -34,12 +33,6 @@ BLOOD_DONATION_FACTS = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @dataclass
 class StaffShell:
     child: pexpect.spawn
@@ -56,7 +49,7 @@ class StaffShell:
 
 
 @pytest.fixture(scope="module")
-def shell(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StaffShell]:
+def shell(tmp_path_factory: pytest.TempPathFactory, free_ports) -> Iterator[StaffShell]:
     model = model_cache.current_model()
     if not model.exists():
         pytest.fail(f"no trained model at {model}: run `make train` (make test does)")
@@ -69,8 +62,8 @@ def shell(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StaffShell]:
         "BOT_TRACKER_DB": str(work / "conversations.db"),
         "BOT_HANDOFF_SPOOL": str(work / "spool.jsonl"),
         "HANDOFF_WEBHOOK_URL": "",
-        "RASA_PORT": str(free_port()),
-        "ACTIONS_PORT": str(free_port()),
+        "RASA_PORT": str(free_ports()),
+        "ACTIONS_PORT": str(free_ports()),
         "TERM": "xterm",
     }
     child = pexpect.spawn(

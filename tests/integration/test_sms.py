@@ -7,14 +7,11 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
-import subprocess
-import sys
 import threading
 import uuid
 
 import pytest
 
-from bot import settings
 from bot.sms_format import MAX_PARTS, PART_CHARS
 
 pytestmark = pytest.mark.integration
@@ -47,18 +44,6 @@ def words(text: str) -> str:
 def tracker_senders(bot) -> set[str]:
     with sqlite3.connect(bot.work / "conversations.db") as db:
         return {row[0] for row in db.execute("SELECT DISTINCT sender_id FROM events")}
-
-
-def staff(bot, *args: str) -> str:
-    return subprocess.run(
-        [sys.executable, "-m", "bot.staff", *args],
-        cwd=settings.PROJECT_ROOT,
-        env=bot.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout
 
 
 def test_a_question_by_text_gets_the_knowledge_base_sms_text(bot, number):
@@ -205,7 +190,7 @@ def test_a_crisis_from_an_opted_out_number_still_reaches_staff(bot, number):
     sender_id = bot.sms_sender_id(number)
     (handoff,) = [h for h in bot.handoffs.list() if h.sender_id == sender_id]
     assert (handoff.level, handoff.channel) == ("crisis", "sms")
-    shown = staff(bot, "show", handoff.id)
+    shown = bot.staff("show", handoff.id)
     assert f"call back: {number[1:]}" in shown.replace("+", "")
 
 
@@ -216,17 +201,9 @@ def test_a_crisis_by_text_gets_988_and_911_first_and_staff_can_call_back(bot, nu
     sender_id = bot.sms_sender_id(number)
     (handoff,) = [h for h in bot.handoffs.list() if h.sender_id == sender_id]
     assert (handoff.level, handoff.channel) == ("crisis", "sms")
-    shown = json.loads(staff(bot, "show", handoff.id, "--json"))
+    shown = json.loads(bot.staff("show", handoff.id, "--json"))
     assert shown["call_back"] == number
-    without_key = subprocess.run(
-        [sys.executable, "-m", "bot.staff", "show", handoff.id],
-        cwd=settings.PROJECT_ROOT,
-        env={**bot.env, "SMS_CONTACT_KEY": ""},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout
+    without_key = bot.staff("show", handoff.id, env={"SMS_CONTACT_KEY": ""})
     assert number not in without_key and "encrypted" in without_key
 
 
