@@ -108,6 +108,7 @@ class RunningBot:
         }
         if body is not None:
             form["Body"] = body
+            self.sent.append(body)  # checked against the logs at the end
         if signature is None:
             validator = RequestValidator(self.sms_env["TWILIO_AUTH_TOKEN"])
             signature = validator.compute_signature(SMS_WEBHOOK_URL, form)
