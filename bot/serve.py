@@ -121,7 +121,10 @@ def serve(shell: bool = False, model: Path | None = None) -> int:
     def on_signal(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
+    # Ctrl-C and SIGTERM both stop everything, even where SIGINT arrives
+    # ignored (a job started in the background by a non-interactive shell).
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     try:
         processes.append(start_actions(env))
         wait_until_up(f"{actions_url}/health", processes[0], "the action server")
