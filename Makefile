@@ -15,8 +15,8 @@ CHROMIUM := /usr/bin/chromium
 export RASA_TELEMETRY_ENABLED ?= false
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run test setup install web-deps browser kb train shell lint format \
-	validate test-core bench handoffs clean
+.PHONY: run test setup install web-deps browser kb safety-model train shell \
+	lint format validate test-core bench handoffs clean
 
 run: train
 	$(PY) -m bot.serve
@@ -28,7 +28,7 @@ test: setup browser lint validate train
 	$(PY) -m pytest
 	$(MAKE) test-core
 
-setup: install $(SPACY_PIPELINE) web-deps kb
+setup: install $(SPACY_PIPELINE) web-deps kb safety-model
 
 install: $(INSTALLED)
 
@@ -73,6 +73,11 @@ $(CHROMIUM):
 kb: install
 	$(PY) -m bot.knowledge load
 
+# The safety screen's classifier (seconds; cached in var/safety/ by a
+# fingerprint of its training data, so this is instant when nothing changed).
+safety-model: install
+	$(PY) -m bot.safety_model train
+
 train: setup
 	$(PY) -m bot.model_cache train
 
@@ -95,6 +100,8 @@ test-core: train
 bench: train
 	$(PY) bench/nlu_accuracy.py
 	$(PY) bench/safety.py
+	$(PY) bench/safety_classifier.py
+	$(PY) bench/safety_eval.py
 	$(PY) bench/channels.py
 
 # Staff: the open handoffs (python -m bot.staff --help for show/claim/resolve).

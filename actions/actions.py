@@ -6,6 +6,13 @@ Every reply goes through ``respond``: the first reply of a conversation starts
 with the welcome (what the bot is), except a crisis reply, which starts with
 911 and 988; once a conversation has had a crisis, every later answer ends
 with a short reminder of 911 and 988.
+
+Safety: the NLU pipeline's screen (``bot.safety``) puts its outcome in the
+parse data; the actions re-screen the raw text when it is missing (``/intent``
+payloads skip NLU). A crisis gets the crisis reply; a possible risk the direct
+safety question, with a concern handoff stored first; the patient's next
+message answers it: yes (or anything but no) makes the handoff a crisis, no
+returns to the conversation with the mood information.
 """
 
 from __future__ import annotations
@@ -13,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
@@ -36,18 +42,14 @@ from bot.answers import (
     staff_line,
     unavailable_text,
 )
-from bot.handoffs import HandoffQueue
+from bot.handoffs import Handoff, HandoffQueue, handoff_id_for
 from bot.knowledge import KnowledgeBaseError, KnowledgeBaseUnavailable
-from bot.safety import Level, default_screen
+from bot.safety import Level, ScreenResult, default_screen
+from bot.safety_text import answer_to_question, is_question
 from bot.staff_alerts import AlertWorker, StaffNotifier
 
 logger = logging.getLogger(__name__)
 
-_QUESTION = re.compile(
-    r"\?|^\s*(can|could|does|do|did|is|are|am|will|would|should|what|how|why|when"
-    r"|which|who|any)\b",
-    re.IGNORECASE,
-)
 _CONTENT_ERRORS = (KnowledgeBaseUnavailable, KnowledgeBaseError, LookupError, OSError)
 
 _answers: Answers | None = None
@@ -108,17 +110,41 @@ def latest_facet(tracker: Tracker) -> str | None:
     return next(tracker.get_latest_entity_values("facet"), None)
 
 
+# The id of the concern handoff whose direct safety question awaits an answer.
+SAFETY_QUESTION_SLOT = "safety_question"
+# Whether the conversation is in Spanish, as the screen last judged it.
+SPANISH_SLOT = "spanish"
+
+
+def screen_of(tracker: Tracker) -> ScreenResult:
+    """The screen's outcome for the latest message: from the NLU pipeline's
+    parse data, or screened here (a ``/intent`` payload skips NLU)."""
+    data = tracker.latest_message.get("safety")
+    if isinstance(data, dict) and data.get("level"):
+        return ScreenResult.from_dict(data)
+    return default_screen().screen(latest_text(tracker))
+
+
+def language(tracker: Tracker, result: ScreenResult | None = None) -> str:
+    spanish = result.spanish if result else tracker.get_slot(SPANISH_SLOT)
+    return "es" if spanish else "en"
+
+
 async def respond(
     dispatcher: CollectingDispatcher,
     tracker: Tracker,
     build: Callable[[Answers, str | None], list[Reply]],
     crisis: bool = False,
+    remind: bool = False,
 ) -> list[EventType]:
     """Send the replies ``build`` makes, with the welcome and crisis reminder;
-    in rasa shell (staff only), end with a staff line saying what answered."""
+    in rasa shell (staff only), end with a staff line saying what answered.
+
+    ``crisis``: this is the crisis reply (nothing before it); ``remind``: end
+    with the 911/988 reminder even if the conversation had no crisis yet."""
     channel = input_channel(tracker)
     first = not tracker.get_slot("welcomed")
-    after_crisis = bool(tracker.get_slot("crisis_active")) and not crisis
+    after_crisis = (bool(tracker.get_slot("crisis_active")) or remind) and not crisis
 
     def compose() -> list[Reply]:
         bot = answers()
@@ -154,72 +180,221 @@ def remembered_topic(reply: Reply) -> list[EventType]:
     return [SlotSet("topic", reply.topic)] if keep else []
 
 
-async def store_handoff(tracker: Tracker, level: str) -> None:
-    """Commit (or spool) the handoff before the reply; a failure never stops it."""
+def new_handoff(tracker: Tracker, level: str) -> Handoff:
+    """The handoff for the latest message (the same id wherever it is made)."""
+    return HandoffQueue.new(
+        tracker.sender_id,
+        input_channel(tracker) or "unknown",
+        level,
+        latest_text(tracker),
+        handoff_id_for(tracker.sender_id, tracker.latest_message.get("message_id")),
+    )
+
+
+async def store_handoff(handoff: Handoff) -> Handoff:
+    """Commit (or spool) the handoff before the reply, within 2 seconds; a
+    failure never stops the reply."""
     try:
-        handoff = await asyncio.to_thread(
-            handoff_queue().create,
-            tracker.sender_id,
-            input_channel(tracker) or "unknown",
-            level,
-            latest_text(tracker),
-        )
-        logger.info("%s handoff %s stored", level, handoff.id)
+        stored = await handoff_queue().store_promptly(handoff)
+        logger.info("%s handoff %s stored", stored.level, stored.id)
         alert_worker().wake()
+        return stored
     except Exception:
-        logger.exception("a %s handoff could not be stored", level)
+        logger.exception("a %s handoff could not be stored", handoff.level)
+        return handoff
+
+
+async def escalate(handoff_id: str, tracker: Tracker, answer: str) -> None:
+    """The safety question's answer was yes, or not an answer: a crisis now."""
+    base = new_handoff(tracker, "crisis")
+    handoff = Handoff(**{**base.__dict__, "id": handoff_id})
+
+    def run() -> None:
+        queue = handoff_queue()
+        escalated = queue.escalate(handoff)
+        logger.warning("handoff %s escalated to crisis (%s)", escalated.id, answer)
+        try:
+            queue.question_answered(handoff_id, answer)
+        except Exception:
+            logger.exception("the safety answer of handoff %s was not recorded",
+                             handoff_id)  # fmt: skip
+
+    try:
+        await asyncio.wait_for(asyncio.to_thread(run), 2.0)
+    except Exception:
+        # Slow or down: spool the escalation (same id) so it is never lost.
+        logger.exception("handoff %s: escalation spooled", handoff_id)
+        await asyncio.to_thread(handoff_queue().spool_only, handoff)
+    alert_worker().wake()
+
+
+async def record_answer(handoff_id: str, answer: str) -> None:
+    try:
+        await asyncio.wait_for(
+            asyncio.to_thread(handoff_queue().question_answered, handoff_id, answer),
+            2.0,
+        )
+    except Exception:
+        logger.exception("the safety answer of handoff %s was not recorded",
+                         handoff_id)  # fmt: skip
+
+
+def crisis_reply(spanish: bool) -> Callable[[Answers, str | None], list[Reply]]:
+    lang = "es" if spanish else "en"
+    return lambda bot, channel: [bot.for_trigger("crisis", channel, lang)]
 
 
 async def handle_crisis(
-    dispatcher: CollectingDispatcher, tracker: Tracker
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    result: ScreenResult | None = None,
 ) -> list[EventType]:
-    await store_handoff(tracker, "crisis")
+    """911 and 988 at once; the urgent handoff stored first. A pending safety
+    question's concern becomes this crisis (one handoff, escalated)."""
+    result = result or screen_of(tracker)
+    pending = tracker.get_slot(SAFETY_QUESTION_SLOT)
+    if pending:
+        await escalate(pending, tracker, "yes")
+    else:
+        await store_handoff(new_handoff(tracker, "crisis"))
     events = await respond(
-        dispatcher,
-        tracker,
-        lambda bot, channel: [bot.for_intent("crisis", None, channel)],
-        crisis=True,
+        dispatcher, tracker, crisis_reply(result.spanish), crisis=True
     )
-    return [*events, SlotSet("crisis_active", True)]
+    return [
+        *events,
+        SlotSet("crisis_active", True),
+        SlotSet(SAFETY_QUESTION_SLOT, None),
+        SlotSet(SPANISH_SLOT, result.spanish),
+    ]
+
+
+async def ask_safety_question(
+    dispatcher: CollectingDispatcher, tracker: Tracker, result: ScreenResult
+) -> list[EventType]:
+    """A possible risk: a concern handoff first, then the direct question
+    (with 988), after the mood facts when the patient asked about them."""
+    handoff = await store_handoff(new_handoff(tracker, "concern"))
+    try:
+        await asyncio.wait_for(
+            asyncio.to_thread(handoff_queue().question_asked, handoff), 2.0
+        )
+    except Exception:
+        logger.exception("the safety question of handoff %s was not recorded",
+                         handoff.id)  # fmt: skip
+    lang = language(tracker, result)
+    informational = result.informational or (
+        lang == "en" and is_question(latest_text(tracker))
+        and result.source != "classifier"
+    )  # fmt: skip
+
+    def build(bot: Answers, channel: str | None) -> list[Reply]:
+        question = bot.for_trigger("possible_risk", channel, lang)
+        if informational:
+            return [bot.for_intent("mental_health_concern", None, channel), question]
+        return [question]
+
+    events = await respond(dispatcher, tracker, build)
+    return [
+        *events,
+        SlotSet(SAFETY_QUESTION_SLOT, handoff.id),
+        SlotSet(SPANISH_SLOT, result.spanish),
+        SlotSet("topic", "mood"),
+    ]
 
 
 async def handle_concern(
-    dispatcher: CollectingDispatcher, tracker: Tracker
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    result: ScreenResult | None = None,
 ) -> list[EventType]:
-    await store_handoff(tracker, "concern")
-    asked = bool(_QUESTION.search(latest_text(tracker)))
+    """A mood concern: a handoff first, then the mood answer for a question,
+    or the label's advice and support for a disclosure, and a follow-up."""
+    result = result or screen_of(tracker)
+    if result.level is Level.POSSIBLE:
+        return await ask_safety_question(dispatcher, tracker, result)
+    if result.level is Level.CRISIS:
+        return await handle_crisis(dispatcher, tracker, result)
+    await store_handoff(new_handoff(tracker, "concern"))
+    asked = is_question(latest_text(tracker))
 
     def build(bot: Answers, channel: str | None) -> list[Reply]:
         follow_up = bot.for_trigger("concern", channel)
-        if not asked:
-            return [follow_up]
-        return [bot.for_intent("mental_health_concern", None, channel), follow_up]
+        if asked:
+            return [bot.for_intent("mental_health_concern", None, channel), follow_up]
+        return [bot.for_trigger("concern_disclosure", channel), follow_up]
 
     events = await respond(dispatcher, tracker, build)
     return [*events, SlotSet("topic", "mood")]
 
 
+async def answer_safety_question(
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    handoff_id: str,
+    otherwise: Callable[[], Any],
+) -> list[EventType]:
+    """The patient's reply to the direct safety question.
+
+    Yes (or a crisis): the concern becomes a crisis, with the crisis reply.
+    No: thanks, the mood information, back to the conversation. Anything
+    else is no answer: the handoff becomes a crisis, the message is answered
+    as usual, and 911/988 stay at the end of every answer.
+    """
+    result = screen_of(tracker)
+    answer = answer_to_question(latest_text(tracker))
+    if result.level is Level.CRISIS or answer == "yes":
+        return await handle_crisis(dispatcher, tracker, result)
+    if answer == "no":
+        await record_answer(handoff_id, "no")
+        lang = language(tracker)
+
+        def build(bot: Answers, channel: str | None) -> list[Reply]:
+            thanks = bot.for_trigger("safety_answer_no", channel, lang)
+            if lang == "es":
+                return [thanks]
+            return [thanks, bot.for_intent("mental_health_concern", None, channel)]
+
+        events = await respond(dispatcher, tracker, build)
+        return [*events, SlotSet(SAFETY_QUESTION_SLOT, None)]
+    await escalate(handoff_id, tracker, "other")
+    events = await otherwise()
+    return [
+        *events,
+        SlotSet(SAFETY_QUESTION_SLOT, None),
+        SlotSet("crisis_active", True),
+    ]
+
+
 class ScreenedAction(Action, ABC):
-    """An answer that first re-screens the raw text.
+    """An answer that first checks the safety screen and a pending question.
 
     The NLU pipeline's safety component routes crisis and concern messages to
     their own actions; this catches any message that reached an ordinary
-    answer without going through it (``/intent`` payloads skip NLU).
+    answer without going through it (``/intent`` payloads skip NLU), and the
+    patient's reply to the direct safety question, whatever intent it got.
     """
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        level = default_screen().screen(latest_text(tracker)).level
-        if level is Level.CRISIS:
-            return await handle_crisis(dispatcher, tracker)
-        if level is Level.CONCERN:
-            return await handle_concern(dispatcher, tracker)
+        pending = tracker.get_slot(SAFETY_QUESTION_SLOT)
+        if pending:
+            return await answer_safety_question(
+                dispatcher,
+                tracker,
+                pending,
+                lambda: self.answer(dispatcher, tracker, remind=True),
+            )
+        result = screen_of(tracker)
+        if result.level is Level.CRISIS:
+            return await handle_crisis(dispatcher, tracker, result)
+        if result.level is not None:
+            return await handle_concern(dispatcher, tracker, result)
         return await self.answer(dispatcher, tracker)
 
     @abstractmethod
     async def answer(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, remind: bool = False
     ) -> list[EventType]:
         """The action's own answer, for a message the screen did not flag."""
 
@@ -257,6 +432,13 @@ class ActionHandleConcern(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
+        pending = tracker.get_slot(SAFETY_QUESTION_SLOT)
+        if pending:
+            # "no, but I still feel awful": the answer first, then the concern.
+            return await answer_safety_question(
+                dispatcher, tracker, pending,
+                lambda: handle_concern(dispatcher, tracker),
+            )  # fmt: skip
         return await handle_concern(dispatcher, tracker)
 
 
@@ -267,7 +449,7 @@ class ActionAnswerTopic(ScreenedAction):
         return "action_answer_topic"
 
     async def answer(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, remind: bool = False
     ) -> list[EventType]:
         intent, facet = latest_intent(tracker), latest_facet(tracker)
         first = not tracker.get_slot("welcomed")
@@ -282,7 +464,7 @@ class ActionAnswerTopic(ScreenedAction):
                 return []  # the welcome already says hello
             return [reply]
 
-        events = await respond(dispatcher, tracker, build)
+        events = await respond(dispatcher, tracker, build, remind=remind)
         return events + (remembered_topic(chosen[0]) if chosen else [])
 
 
@@ -293,7 +475,7 @@ class ActionAnswerFollowUp(ScreenedAction):
         return "action_answer_follow_up"
 
     async def answer(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, remind: bool = False
     ) -> list[EventType]:
         last_topic, facet = tracker.get_slot("topic"), latest_facet(tracker)
         chosen: list[Reply] = []
@@ -302,7 +484,7 @@ class ActionAnswerFollowUp(ScreenedAction):
             chosen.append(bot.for_follow_up(last_topic, facet, channel))
             return chosen
 
-        events = await respond(dispatcher, tracker, build)
+        events = await respond(dispatcher, tracker, build, remind=remind)
         return events + (remembered_topic(chosen[0]) if chosen else [])
 
 
@@ -313,11 +495,16 @@ class ActionAnswerFallback(ScreenedAction):
         return "action_answer_fallback"
 
     async def answer(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, remind: bool = False
     ) -> list[EventType]:
         events = await respond(
-            dispatcher, tracker, lambda bot, ch: [bot.for_trigger("fallback", ch)]
+            dispatcher,
+            tracker,
+            lambda bot, ch: [bot.for_trigger("fallback", ch)],
+            remind=remind,
         )
+        if remind:  # the reply to the safety question stays in the transcript
+            return events
         # Forget the misunderstood message (the topic stays for follow-ups);
         # the revert comes first so that it does not undo the slot events.
         return [UserUtteranceReverted(), *events]

@@ -5,9 +5,11 @@
 - tests/data/safety_holdout.yml: written independently; measured once before
   any tuning (crisis recall 56.7%, concern 75.0%, 1 false crisis in 100), then
   used to generalise the lists by warning-sign category. Now a regression set.
-- tests/data/safety_holdout_2.yml: written independently after that and never
-  used to tune the lists; its figures estimate how the screen does on new
-  messages.
+- tests/data/safety_holdout_2.yml: written independently after that; the
+  phrase lists were extended by category with its misses in view once
+  (issue 8), so it is a regression set now.
+- tests/data/safety_blind_2026_12.yml: the untouched set, scored end to end
+  by bench/safety_eval.py over the running bot.
 
 Prints crisis recall, concern recall (as at least a concern), the false-alarm
 rates on ordinary messages (crisis, and concern where the set does not mark a
@@ -35,12 +37,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot import settings  # noqa: E402
 from bot.safety import Level, SafetyScreen  # noqa: E402
+from bot.safety_model import default_classifier  # noqa: E402
 
 DATA = settings.PROJECT_ROOT / "tests" / "data"
 SETS = {
     "development set (tuned on)": DATA / "safety_messages.yml",
     "first held-out set (tuned on after one measurement)": DATA / "safety_holdout.yml",
-    "second held-out set (never tuned on)": DATA / "safety_holdout_2.yml",
+    "second held-out set (its misses seen once)": DATA / "safety_holdout_2.yml",
 }
 
 
@@ -48,8 +51,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--show-misses", action="store_true")
     parser.add_argument("--with-model", action="store_true")
+    parser.add_argument("--phrases-only", action="store_true")
     args = parser.parse_args()
-    screen = SafetyScreen.from_files()
+    screen = (
+        SafetyScreen.from_files()
+        if args.phrases_only
+        else SafetyScreen.from_files(classifier=default_classifier())
+    )
     ok = True
     for title, path in SETS.items():
         if not path.exists():
@@ -107,28 +115,27 @@ def report_end_to_end(sets: dict, show_misses: bool) -> None:
 
 
 def report(screen: SafetyScreen, sets: dict, show_misses: bool) -> bool:
-
     def levels(key: str) -> list[tuple[dict, Level | None]]:
-        return [(item, screen.screen(item["text"]).level) for item in sets[key]]
+        return [
+            (item, screen.screen(item["text"]).level) for item in sets.get(key) or []
+        ]
 
     crisis = levels("crisis")
     concern = levels("concern")
-    informational = (
-        levels("informational_crisis_words")
-        if sets.get("informational_crisis_words")
-        else []
-    )
+    informational = levels("informational_crisis_words")
     ordinary = levels("ordinary")
-    missed_crisis = [i for i, lv in crisis if lv is not Level.CRISIS]
+    urgent = (Level.CRISIS, Level.POSSIBLE)
+    missed_crisis = [i for i, lv in crisis if lv not in urgent]
     missed_concern = [i for i, lv in concern if lv is None]
     false_crisis = [i for i, lv in ordinary if lv is Level.CRISIS]
+    false_question = [i for i, lv in ordinary if lv is Level.POSSIBLE]
     false_concern = [
         i
         for i, lv in ordinary
         if lv is Level.CONCERN and "tolerable" not in (i.get("note") or "")
     ]
 
-    texts = [item["text"] for key in sets for item in sets[key]]
+    texts = [item["text"] for key in sets for item in sets[key] or []]
     for text in texts[:50]:  # warm-up
         screen.screen(text)
     timings = []
@@ -138,27 +145,29 @@ def report(screen: SafetyScreen, sets: dict, show_misses: bool) -> bool:
             screen.screen(text)
             timings.append(time.perf_counter() - start)
 
-    def rate(part: list, whole: list, count: int | None = None) -> str:
-        count = len(part) if count is None else count
-        return f"{count / len(whole):.1%} ({count}/{len(whole)})"
+    def rate(items: list, test) -> str:
+        count = sum(1 for _, lv in items if test(lv))
+        return f"{count / len(items):.1%} ({count}/{len(items)})" if items else "-"
 
-    caught_crisis = len(crisis) - len(missed_crisis)
-    caught_concern = len(concern) - len(missed_concern)
-    info_crisis = sum(lv is Level.CRISIS for _, lv in informational)
-    info_concern = sum(lv is Level.CONCERN for _, lv in informational)
     median_ms = statistics.median(timings) * 1000
     p99_ms = sorted(timings)[int(len(timings) * 0.99)] * 1000
-    print(f"crisis recall:           {rate(missed_crisis, crisis, caught_crisis)}")
-    print(f"concern recall:          {rate(missed_concern, concern, caught_concern)}")
+    print(f"crisis -> crisis reply:      {rate(crisis, lambda lv: lv is Level.CRISIS)}")
+    print(f"crisis -> reply or question: {rate(crisis, lambda lv: lv in urgent)}")
+    print(f"concern -> flagged:          {rate(concern, lambda lv: lv is not None)}")
     if informational:
         print(
-            f"informational (suicide named): crisis {info_crisis}, "
-            f"concern {info_concern}, of {len(informational)}"
+            "informational (suicide named): question "
+            f"{rate(informational, lambda lv: lv is Level.POSSIBLE)}, crisis "
+            f"{rate(informational, lambda lv: lv is Level.CRISIS)}"
         )
-    print(f"false crisis, ordinary:  {rate(false_crisis, ordinary)}")
-    print(f"false concern, ordinary: {rate(false_concern, ordinary)} (not tolerable)")
     print(
-        f"screen time:             median {median_ms:.3f} ms, p99 {p99_ms:.3f} ms "
+        f"ordinary -> crisis reply:    {rate(ordinary, lambda lv: lv is Level.CRISIS)}"
+    )
+    print(f"ordinary -> question:        "
+          f"{rate(ordinary, lambda lv: lv is Level.POSSIBLE)}")  # fmt: skip
+    print(f"ordinary -> concern:         {len(false_concern)} not tolerable")
+    print(
+        f"screen time:                 median {median_ms:.3f} ms, p99 {p99_ms:.3f} ms "
         f"per message ({len(timings)} runs)"
     )
     if show_misses:
@@ -166,6 +175,7 @@ def report(screen: SafetyScreen, sets: dict, show_misses: bool) -> bool:
             ("missed crisis", missed_crisis),
             ("missed concern", missed_concern),
             ("false crisis", false_crisis),
+            ("false question", false_question),
             ("false concern", false_concern),
         ]:
             for item in items:

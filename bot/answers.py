@@ -93,6 +93,14 @@ class Answers:
             {"title": t.label, "payload": f"/{t.intent}"} for t in self.topics.menu()
         ]
 
+    def _buttons(self, topic) -> list[dict[str, str]]:
+        if topic is None:
+            return []
+        if topic.buttons:
+            return self.menu_buttons()
+        # An answer to a question ("Yes", "No") is sent as the patient's text.
+        return [{"title": choice, "payload": choice} for choice in topic.choices]
+
     def for_intent(
         self, intent: str | None, facet: str | None, channel: str | None
     ) -> Reply | None:
@@ -127,9 +135,13 @@ class Answers:
                 return self._reply(topic_id, facet_id, channel)
         return self.for_trigger("follow_up_without_topic", channel)
 
-    def for_trigger(self, trigger: str, channel: str | None) -> Reply:
-        """The entry reached without an intent (welcome, fallback, ...)."""
-        return self._reply(self.topics.for_trigger(trigger).id, None, channel)
+    def for_trigger(
+        self, trigger: str, channel: str | None, language: str = "en"
+    ) -> Reply:
+        """The entry reached without an intent (welcome, fallback, ...), in
+        ``language`` where the knowledge base has it."""
+        topic = self.topics.for_trigger(trigger, language)
+        return self._reply(topic.id, None, channel)
 
     def _reply(self, topic_id: str, facet: str | None, channel: str | None) -> Reply:
         entry = None
@@ -144,7 +156,7 @@ class Answers:
             topic=topic_id,
             entry_id=entry.id,
             reviewed_on=entry.reviewed_on,
-            buttons=self.menu_buttons() if topic and topic.buttons else [],
+            buttons=self._buttons(topic),
         )
 
 
@@ -157,9 +169,17 @@ def unavailable_text(clinic: Clinic | None = None) -> str:
     )
 
 
-def emergency_text() -> str:
-    """The crisis reply of last resort, when no reviewed content can be read."""
+def emergency_text(spanish: bool = False) -> str:
+    """The crisis reply of last resort, when no reviewed content can be read
+    (it depends on nothing: no database, no file)."""
+    english = (
+        "If you or someone else is in danger right now, call 911. Call or text 988 "
+        "to reach the Suicide & Crisis Lifeline, any time, day or night."
+    )
+    if not spanish:
+        return english
     return (
-        "If you are in danger right now, call 911. Call or text 988 to reach the "
-        "Suicide & Crisis Lifeline, any time, day or night."
+        "Si tú u otra persona están en peligro ahora mismo, llama al 911. Llama al "
+        "988 y marca 2 para español, o envía AYUDA por texto al 988, a cualquier "
+        "hora. " + english
     )

@@ -1,14 +1,23 @@
 """The handoff queue: every crisis or concern is stored for staff to act on.
 
 A handoff is committed to the database before the bot replies. If the
-database cannot be reached, the handoff is appended (and fsynced) to a local
+database cannot be reached, or does not answer within the crisis path's time
+limit (``store_promptly``), the handoff is appended (and fsynced) to a local
 spool file instead, and the next successful ``create`` (or ``replay_spool``,
 run by the notifier and by ``bot.staff``) moves it into the database. Nothing
-is ever dropped: a spooled record stays in the spool until its row exists.
+is ever dropped: a spooled record stays in the spool until its row exists, and
+a torn or corrupt line is set aside in ``<spool>.corrupt`` for staff while the
+rest replays. Staff see spooled handoffs (``spooled()``) before they reach the
+database.
+
+A concern whose patient was asked the direct safety question is escalated to
+a crisis when the answer is yes, or when no answer comes (``escalate``); the
+escalation is spooled like a new handoff when the database is down.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import fcntl
 import json
@@ -57,6 +66,32 @@ class HandoffRow(Base):
     next_notify_at = Column(DateTime(timezone=True), nullable=True)
 
 
+class SafetyQuestionRow(Base):
+    """A direct safety question asked for a concern handoff, and its answer.
+
+    No answer within ``BOT_SAFETY_ANSWER_TIMEOUT_S`` makes the handoff a crisis
+    (``HandoffQueue.escalate_unanswered``, run by the staff-alert worker).
+    """
+
+    __tablename__ = "safety_questions"
+
+    handoff_id = Column(String(32), primary_key=True)
+    sender_id = Column(String(128), nullable=False, index=True)
+    channel = Column(String(32), nullable=False)
+    asked_at = Column(DateTime(timezone=True), nullable=False, index=True)
+    answer = Column(String(16), nullable=True)  # yes, no, other, none (timed out)
+    answered_at = Column(DateTime(timezone=True), nullable=True)
+
+
+def handoff_id_for(sender_id: str, message_id: str | None) -> str:
+    """The id of the handoff a message raises: the same in every process that
+    handles it (the action, the channel's fallback, the spool), so a message
+    handled twice still makes one handoff."""
+    if not message_id:
+        return uuid.uuid4().hex
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"handoff:{sender_id}:{message_id}").hex
+
+
 @dataclass(frozen=True)
 class Handoff:
     id: str
@@ -89,7 +124,11 @@ class Handoff:
             "notify_attempts": self.notify_attempts,
             "notify_error": self.notify_error,
             "resolved_by": self.resolved_by,
+            "spooled": self.spooled,
         }
+
+
+_TIMES = ("created_at", "resolved_at", "notified_at", "next_notify_at")
 
 
 def now() -> dt.datetime:
@@ -106,7 +145,7 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
 def _handoff(row: HandoffRow) -> Handoff:
     fields = {name: getattr(row, name) for name in Handoff.__dataclass_fields__
               if name != "spooled"}  # fmt: skip
-    for name in ("created_at", "resolved_at", "notified_at", "next_notify_at"):
+    for name in _TIMES:
         fields[name] = _aware(fields[name])
     return Handoff(**fields)
 
@@ -124,18 +163,38 @@ class HandoffQueue(TableStore):
         super().__init__(engine)
         self.spool = Path(spool or default_spool_path())
 
-    def create(self, sender_id: str, channel: str, level: str, message: str) -> Handoff:
-        """Store a handoff: committed to the database, or fsynced to the spool."""
+    @staticmethod
+    def new(
+        sender_id: str,
+        channel: str,
+        level: str,
+        message: str,
+        handoff_id: str | None = None,
+    ) -> Handoff:
+        """A handoff not yet stored (its id decided now, for the spool too)."""
         if level not in LEVELS:
             raise ValueError(f"unknown handoff level {level!r}")
-        handoff = Handoff(
-            id=uuid.uuid4().hex,
+        return Handoff(
+            id=handoff_id or uuid.uuid4().hex,
             sender_id=sender_id[:128],
             channel=(channel or "unknown")[:32],
             level=level,
             message=message,
             created_at=now(),
         )
+
+    def create(
+        self,
+        sender_id: str,
+        channel: str,
+        level: str,
+        message: str,
+        handoff_id: str | None = None,
+    ) -> Handoff:
+        """Store a handoff: committed to the database, or fsynced to the spool."""
+        return self.store(self.new(sender_id, channel, level, message, handoff_id))
+
+    def store(self, handoff: Handoff) -> Handoff:
         try:
             self._insert([handoff])
         except SQLAlchemyError as error:
@@ -144,61 +203,227 @@ class HandoffQueue(TableStore):
                 handoff.id,
                 error.__class__.__name__,
             )
-            self._append_to_spool(handoff)
-            return Handoff(**{**asdict(handoff), "spooled": True})
+            return self.spool_only(handoff)
         self.replay_spool()  # the database is back: move anything spooled
         return handoff
 
-    def _insert(self, handoffs: list[Handoff]) -> None:
+    def spool_only(self, handoff: Handoff) -> Handoff:
+        """Fsync the handoff to the spool (the database is down or too slow)."""
+        self._append_to_spool(handoff)
+        return Handoff(**{**asdict(handoff), "spooled": True})
+
+    async def store_promptly(self, handoff: Handoff, timeout_s: float = 2.0) -> Handoff:
+        """Store the handoff, waiting at most ``timeout_s`` for the database.
+
+        A hung database must not hold back a crisis reply: after the time
+        limit the handoff is spooled under the same id, and if the database
+        write still lands later, the replay sees the row and skips it.
+        """
+        attempt = asyncio.ensure_future(asyncio.to_thread(self.store, handoff))
+        try:
+            return await asyncio.wait_for(asyncio.shield(attempt), timeout_s)
+        except asyncio.TimeoutError:
+            logger.error(
+                "handoff %s: the database did not answer within %.1f s; spooled",
+                handoff.id,
+                timeout_s,
+            )
+            return await asyncio.to_thread(self.spool_only, handoff)
+
+    def escalate(self, handoff: Handoff) -> Handoff:
+        """Make a stored (or spooled) concern a crisis and alert staff again.
+
+        ``handoff`` carries the id of the concern and the crisis level; when
+        the database is down, it is spooled, and the replay escalates the row.
+        """
+        escalated = Handoff(**{**asdict(handoff), "level": "crisis", "spooled": False})
+        try:
+            if not self._escalate_row(escalated.id):
+                self._insert([escalated])  # the concern itself never arrived
+        except SQLAlchemyError as error:
+            logger.error(
+                "handoff %s could not be escalated in the database (%s); spooled",
+                escalated.id,
+                error.__class__.__name__,
+            )
+            return self.spool_only(escalated)
+        return escalated
+
+    def _escalate_row(self, handoff_id: str) -> bool:
+        """Set a row's level to crisis (alerting anew); False if no such row."""
         with self._session() as session, session.begin():
-            existing = set(
-                session.scalars(
-                    select(HandoffRow.id).where(
+            row = session.get(HandoffRow, handoff_id)
+            if row is None:
+                return False
+            if row.level != "crisis":
+                row.level = "crisis"
+                # A new, urgent alert: the concern's alert said "mood concern".
+                row.notified_at = row.next_notify_at = row.notify_error = None
+                row.notify_attempts = 0
+            return True
+
+    def _insert(self, handoffs: list[Handoff]) -> None:
+        """Insert the handoffs whose rows do not exist yet; a crisis record for
+        an existing concern row (a spooled escalation) escalates it."""
+        with self._session() as session, session.begin():
+            existing = {
+                row.id: row
+                for row in session.scalars(
+                    select(HandoffRow).where(
                         HandoffRow.id.in_([h.id for h in handoffs])
                     )
                 )
-            )
+            }
             for handoff in handoffs:
-                if handoff.id not in existing:
+                row = existing.get(handoff.id)
+                if row is None:
                     fields = asdict(handoff)
                     fields.pop("spooled")
-                    session.add(HandoffRow(**fields))
+                    existing[handoff.id] = row = HandoffRow(**fields)
+                    session.add(row)
+                elif handoff.level == "crisis" and row.level != "crisis":
+                    row.level = "crisis"
+                    row.notified_at = row.next_notify_at = row.notify_error = None
+                    row.notify_attempts = 0
+
+    @staticmethod
+    def _line(handoff: Handoff) -> str:
+        record = asdict(handoff)
+        record["spooled"] = False
+        for name in _TIMES:
+            if record[name] is not None:
+                record[name] = record[name].isoformat()
+        return json.dumps(record) + "\n"
 
     def _append_to_spool(self, handoff: Handoff) -> None:
         self.spool.parent.mkdir(parents=True, exist_ok=True)
-        record = asdict(handoff)
-        record["created_at"] = handoff.created_at.isoformat()
-        line = json.dumps(record) + "\n"
         with open(self.spool, "a", encoding="utf-8") as spool:
             fcntl.flock(spool, fcntl.LOCK_EX)
-            spool.write(line)
+            # A line torn by a crash must not swallow this one.
+            if spool.tell() > 0:
+                with open(self.spool, "rb") as tail:
+                    tail.seek(-1, os.SEEK_END)
+                    if tail.read(1) != b"\n":
+                        spool.write("\n")
+            spool.write(self._line(handoff))
             spool.flush()
             os.fsync(spool.fileno())
+        os.chmod(self.spool, 0o600)  # patients' words: staff only
 
-    def replay_spool(self) -> int:
-        """Move spooled handoffs into the database; returns how many moved."""
-        if not self.spool.exists() or self.spool.stat().st_size == 0:
-            return 0
-        with open(self.spool, "r+", encoding="utf-8") as spool:
-            fcntl.flock(spool, fcntl.LOCK_EX)
-            handoffs = []
-            for line in spool.read().splitlines():
-                if not line.strip():
-                    continue
+    def _rewrite(self, spool, handoffs: list[Handoff]) -> None:
+        spool.seek(0)
+        spool.truncate()
+        spool.write("".join(self._line(h) for h in handoffs))
+        spool.flush()
+        os.fsync(spool.fileno())
+
+    @property
+    def corrupt_spool(self) -> Path:
+        return self.spool.with_name(self.spool.name + ".corrupt")
+
+    def _read_spool(self, spool) -> tuple[list[Handoff], list[str]]:
+        """The spooled handoffs, and the lines that are not one (torn, corrupt)."""
+        handoffs, corrupt = [], []
+        for line in spool.read().splitlines():
+            if not line.strip():
+                continue
+            try:
                 record = json.loads(line)
                 record.pop("spooled", None)
-                record["created_at"] = dt.datetime.fromisoformat(record["created_at"])
-                handoffs.append(Handoff(**record))
+                for name in _TIMES:
+                    if record.get(name) is not None:
+                        record[name] = dt.datetime.fromisoformat(record[name])
+                handoff = Handoff(**record)
+                if handoff.level not in LEVELS or not handoff.id:
+                    raise ValueError("not a handoff")
+                handoffs.append(handoff)
+            except (ValueError, TypeError, KeyError, AttributeError):
+                corrupt.append(line)
+        return handoffs, corrupt
+
+    def spooled(self) -> list[Handoff]:
+        """Handoffs waiting in the spool (the database was down): staff see
+        them at once, before they reach the database."""
+        if not self.spool.exists():
+            return []
+        with open(self.spool, encoding="utf-8") as spool:
+            fcntl.flock(spool, fcntl.LOCK_SH)
+            handoffs, _ = self._read_spool(spool)
+        latest: dict[str, Handoff] = {}
+        for handoff in handoffs:  # an escalation follows its concern
+            latest[handoff.id] = Handoff(**{**asdict(handoff), "spooled": True})
+        return list(latest.values())
+
+    def mark_spooled_notified(self, handoff_id: str) -> None:
+        """Staff were alerted to a spooled handoff: the spool remembers it, so
+        the replayed row is not alerted twice."""
+        if not self.spool.exists():
+            return
+        with open(self.spool, "r+", encoding="utf-8", errors="replace") as spool:
+            fcntl.flock(spool, fcntl.LOCK_EX)
+            handoffs, corrupt = self._read_spool(spool)
+            if corrupt:
+                return  # replay_spool sets them aside first
+            moment = now()
+            self._rewrite(
+                spool,
+                [
+                    Handoff(**{**asdict(h), "notified_at": moment})
+                    if h.id == handoff_id
+                    else h
+                    for h in handoffs
+                ],
+            )
+
+    def list_with_spooled(
+        self, status: str | None = None
+    ) -> tuple[list[Handoff], str | None]:
+        """The database's handoffs and the spooled ones not in it yet, and an
+        error when the database could not be read (spooled ones only then)."""
+        error = None
+        try:
+            stored = self.list(status)
+        except SQLAlchemyError as failure:
+            stored, error = [], failure.__class__.__name__
+        known = {h.id for h in stored}
+        waiting = [
+            h
+            for h in self.spooled()
+            if h.id not in known and (status in (None, "open"))
+        ]
+        return sorted(stored + waiting, key=lambda h: h.created_at), error
+
+    def replay_spool(self) -> int:
+        """Move spooled handoffs into the database; returns how many moved.
+
+        Lines that are not a handoff (a write torn by a crash, a corrupted
+        file) are moved to ``<spool>.corrupt`` and logged, never replayed and
+        never in the way of the others.
+        """
+        if not self.spool.exists() or self.spool.stat().st_size == 0:
+            return 0
+        with open(self.spool, "r+", encoding="utf-8", errors="replace") as spool:
+            fcntl.flock(spool, fcntl.LOCK_EX)
+            handoffs, corrupt = self._read_spool(spool)
+            if corrupt:
+                with open(self.corrupt_spool, "a", encoding="utf-8") as aside:
+                    aside.write("".join(line + "\n" for line in corrupt))
+                    aside.flush()
+                    os.fsync(aside.fileno())
+                os.chmod(self.corrupt_spool, 0o600)
+                logger.error(
+                    "%d unreadable line(s) of the handoff spool set aside in %s",
+                    len(corrupt),
+                    self.corrupt_spool,
+                )
+                self._rewrite(spool, handoffs)
             if not handoffs:
                 return 0
             try:
                 self._insert(handoffs)
             except SQLAlchemyError:
                 return 0  # still down: the spool keeps them
-            spool.seek(0)
-            spool.truncate()
-            spool.flush()
-            os.fsync(spool.fileno())
+            self._rewrite(spool, [])
         logger.info("replayed %d spooled handoff(s) into the database", len(handoffs))
         return len(handoffs)
 
@@ -240,6 +465,56 @@ class HandoffQueue(TableStore):
             if note:
                 row.note = note
             return _handoff(row)
+
+    # The direct safety question ----------------------------------------
+
+    def question_asked(self, handoff: Handoff) -> None:
+        with self._session() as session, session.begin():
+            if session.get(SafetyQuestionRow, handoff.id) is None:
+                session.add(
+                    SafetyQuestionRow(
+                        handoff_id=handoff.id,
+                        sender_id=handoff.sender_id,
+                        channel=handoff.channel,
+                        asked_at=now(),
+                    )
+                )
+
+    def question_answered(self, handoff_id: str, answer: str) -> None:
+        with self._session() as session, session.begin():
+            session.execute(
+                update(SafetyQuestionRow)
+                .where(SafetyQuestionRow.handoff_id == handoff_id)
+                .where(SafetyQuestionRow.answer.is_(None))
+                .values(answer=answer, answered_at=now())
+            )
+
+    def escalate_unanswered(self, older_than_s: float) -> list[str]:
+        """Escalate to crisis every concern whose safety question has had no
+        answer for ``older_than_s``; returns their handoff ids."""
+        moment = now()
+        cutoff = moment - dt.timedelta(seconds=older_than_s)
+        escalated = []
+        with self._session() as session, session.begin():
+            for question in session.scalars(
+                select(SafetyQuestionRow)
+                .where(SafetyQuestionRow.answer.is_(None))
+                .where(SafetyQuestionRow.asked_at <= cutoff)
+                .with_for_update(skip_locked=True)
+            ):
+                question.answer, question.answered_at = "none", moment
+                row = session.get(HandoffRow, question.handoff_id)
+                if row is not None and row.level != "crisis":
+                    row.level = "crisis"
+                    row.notified_at = row.next_notify_at = row.notify_error = None
+                    row.notify_attempts = 0
+                    escalated.append(row.id)
+        for handoff_id in escalated:
+            logger.warning(
+                "handoff %s: no answer to the safety question; escalated to crisis",
+                handoff_id,
+            )
+        return escalated
 
     # Notification bookkeeping (bot.staff_alerts) -------------------------
 

@@ -1,20 +1,35 @@
-"""The mental-health safety screen: curated phrases, matched with spaCy.
+"""The mental-health safety screen: reviewed phrases and a learned classifier.
 
-Every message is tokenised by the project's spaCy pipeline (blank English +
-lookup lemmatizer). Phrases from ``data/safety/phrases.yml`` match either on
-lowercase words or on normalised lemmas (every reflexive pronoun counts as
-"myself"), so "killing myself", "he wants to kill himself" and "Feeling
-SUICIDAL" all match. Idioms listed under ``not_mental_health`` cancel a match
-that lies inside them ("I killed myself laughing").
+Every message, on every channel, is normalised first (``bot.safety_text``:
+Unicode, invisible characters, spacing, letter substitutions), then:
+
+- phrases from ``data/safety/phrases.yml`` match on lowercase words, on
+  normalised lemmas (every reflexive pronoun counts as "myself", so "he wants
+  to kill himself" matches "kill myself") or on word beginnings; idioms under
+  ``not_mental_health`` cancel a match that lies inside them ("I killed myself
+  laughing"), and ``informational`` spans mark a question about the medicine
+  ("does accutane cause suicidal thoughts?");
+- the classifier (``bot.safety_model``) scores the message.
+
+Three outcomes, most urgent first:
+
+- ``CRISIS``: a crisis phrase that is not part of an informational question,
+  or a high crisis score: 988 and 911 at once and an urgent handoff;
+- ``POSSIBLE``: a possible risk (a passive wish, a question about overdose or
+  lethality, an informational question about suicide, or a crisis score the
+  classifier is unsure of): a direct, kind question and a handoff;
+- ``CONCERN``: low mood, anxiety and the like: support and a staff follow-up.
 """
 
 from __future__ import annotations
 
+import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 from spacy.language import Language
@@ -22,6 +37,18 @@ from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc
 
 from bot import settings
+from bot.safety_text import (
+    is_question,
+    looks_spanish,
+    normalise,
+    tells_about_oneself,
+    variants,
+)
+
+if TYPE_CHECKING:
+    from bot.safety_model import SafetyClassifier
+
+logger = logging.getLogger(__name__)
 
 PHRASES_FILE = settings.DATA_DIR / "safety" / "phrases.yml"
 REFLEXIVES = frozenset(
@@ -30,28 +57,74 @@ REFLEXIVES = frozenset(
         "yourselves", "ourselves", "urself", "myslef", "meself", "oneself",
     }
 )  # fmt: skip
-# "self-harm" -> "self harm", "i'm" with a curly apostrophe -> "i'm".
-_HYPHEN = re.compile(r"(?<=[a-z])[-_](?=[a-z])")
-_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
 
 
 class Level(str, Enum):
     CRISIS = "crisis"
+    POSSIBLE = "possible"
     CONCERN = "concern"
+
+
+# Which handoff each outcome stores before the reply. A possible risk starts
+# as a concern; the patient's answer to the safety question (or none) decides
+# whether it becomes a crisis.
+HANDOFF_LEVEL = {Level.CRISIS: "crisis", Level.POSSIBLE: "concern",
+                 Level.CONCERN: "concern"}  # fmt: skip
 
 
 @dataclass(frozen=True)
 class ScreenResult:
     level: Level | None
     phrases: tuple[str, ...] = ()
+    source: str | None = None  # "phrases" or "classifier"
+    informational: bool = False  # a question about the medicine, not a disclosure
+    spanish: bool = False
+    scores: dict[str, float] = field(default_factory=dict)
+    idiom: bool = False  # a reviewed idiom matched: nothing learned overrules it
 
     @property
     def flagged(self) -> bool:
         return self.level is not None
 
+    @property
+    def handoff_level(self) -> str | None:
+        return HANDOFF_LEVEL[self.level] if self.level else None
+
+    def confirms_intent_model(self, thresholds) -> bool:
+        """Whether the intent classifier's ``crisis`` may stand as a possible
+        risk: no idiom, and (with the safety classifier) a crisis score."""
+        if self.idiom or self.informational:
+            return False
+        if not self.scores or thresholds is None:
+            return True
+        return self.scores.get("crisis", 0.0) >= thresholds.confirm_intent_model
+
+    def as_dict(self) -> dict[str, object]:
+        """What the NLU component hands to the actions in the parse data."""
+        return {
+            "level": self.level.value if self.level else None,
+            "source": self.source,
+            "informational": self.informational,
+            "spanish": self.spanish,
+            "phrases": list(self.phrases),
+            "scores": {k: round(v, 3) for k, v in self.scores.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ScreenResult:
+        level = data.get("level")
+        return cls(
+            Level(level) if level else None,
+            tuple(data.get("phrases") or ()),
+            data.get("source"),
+            bool(data.get("informational")),
+            bool(data.get("spanish")),
+            dict(data.get("scores") or {}),
+        )
+
 
 def normalise_text(text: str) -> str:
-    return _HYPHEN.sub(" ", text.translate(_APOSTROPHES).lower())
+    return normalise(text)
 
 
 def _set_norms(doc: Doc) -> Doc:
@@ -62,30 +135,59 @@ def _set_norms(doc: Doc) -> Doc:
     return doc
 
 
-class SafetyScreen:
-    """Screens a message for crisis or concern phrases."""
+@dataclass(frozen=True)
+class PhraseVerdict:
+    level: Level | None
+    phrases: tuple[str, ...]
+    informational: bool  # crisis words only as part of a question about the drug
+    idiom: bool  # a reviewed idiom matched ("I killed myself laughing")
 
-    def __init__(self, nlp: Language, phrases: dict) -> None:
+
+@dataclass
+class _Found:
+    idiom: bool = False
+    crisis: list[tuple[int, int, str]] = field(default_factory=list)
+    possible: list[str] = field(default_factory=list)
+    concern: list[str] = field(default_factory=list)
+    informational: list[tuple[int, int]] = field(default_factory=list)
+
+
+class SafetyScreen:
+    """Screens a message: crisis, possible risk, concern, or nothing."""
+
+    def __init__(
+        self,
+        nlp: Language,
+        phrases: dict,
+        classifier: SafetyClassifier | None = None,
+    ) -> None:
         self.nlp = nlp
+        self.classifier = classifier
         self._words = PhraseMatcher(nlp.vocab, attr="LOWER")
         self._lemmas = PhraseMatcher(nlp.vocab, attr="NORM")
         self._idioms = PhraseMatcher(nlp.vocab, attr="NORM")
+        self._informational = PhraseMatcher(nlp.vocab, attr="NORM")
         self._prefixes = Matcher(nlp.vocab)
         for level in Level:
             lists = phrases.get(level.value) or {}
             self._add(self._words, level.value, lists.get("words") or [])
             self._add(self._lemmas, level.value, lists.get("lemmas") or [])
-            prefixes = [re.escape(str(p).lower()) for p in lists.get("prefixes") or []]
+            prefixes = [
+                re.escape(normalise(str(p))) for p in lists.get("prefixes") or []
+            ]
             if prefixes:
                 pattern = {"LOWER": {"REGEX": f"^(?:{'|'.join(prefixes)})"}}
                 self._prefixes.add(level.value, [[pattern]])
         self._add(self._idioms, "idiom", phrases.get("not_mental_health") or [])
+        self._add(
+            self._informational, "informational", phrases.get("informational") or []
+        )
 
     def _doc(self, text: str) -> Doc:
-        return _set_norms(self.nlp(normalise_text(text)))
+        return _set_norms(self.nlp(text))
 
     def _add(self, matcher: PhraseMatcher, label: str, phrases: list[str]) -> None:
-        docs = [self._doc(str(phrase)) for phrase in phrases]
+        docs = [self._doc(normalise(str(phrase))) for phrase in phrases]
         if docs:
             matcher.add(label, docs)
 
@@ -94,31 +196,107 @@ class SafetyScreen:
         cls,
         phrases_path: Path = PHRASES_FILE,
         pipeline_path: Path = settings.SPACY_PIPELINE_DIR,
+        classifier: SafetyClassifier | None = None,
     ) -> SafetyScreen:
         from bot.spacy_pipeline import load_pipeline
 
         phrases = yaml.safe_load(Path(phrases_path).read_text(encoding="utf-8"))
-        return cls(load_pipeline(pipeline_path), phrases)
+        return cls(load_pipeline(pipeline_path), phrases, classifier)
 
-    def screen(self, text: str | None) -> ScreenResult:
-        if not text or not text.strip():
-            return ScreenResult(None)
+    def _find(self, text: str) -> _Found:
         doc = self._doc(text)
         idioms = [(start, end) for _, start, end in self._idioms(doc)]
-        found: dict[Level, list[str]] = {Level.CRISIS: [], Level.CONCERN: []}
+        found = _Found(
+            idiom=bool(idioms),
+            informational=[(s, e) for _, s, e in self._informational(doc)],
+        )
         for matcher in (self._words, self._lemmas, self._prefixes):
             for match_id, start, end in matcher(doc):
                 if any(s <= start and end <= e for s, e in idioms):
                     continue
                 level = Level(self.nlp.vocab.strings[match_id])
-                found[level].append(doc[start:end].text)
-        for level in Level:  # crisis first
-            if found[level]:
-                return ScreenResult(level, tuple(dict.fromkeys(found[level])))
-        return ScreenResult(None)
+                span = doc[start:end].text
+                if level is Level.CRISIS:
+                    found.crisis.append((start, end, span))
+                elif level is Level.POSSIBLE:
+                    found.possible.append(span)
+                else:
+                    found.concern.append(span)
+        return found
+
+    def phrase_level(self, text: str) -> PhraseVerdict:
+        """What the phrases alone say about a message."""
+        disclosed, asked, possible, concern = [], [], [], []
+        idiom = False
+        for variant in variants(text):
+            found = self._find(variant)
+            idiom = idiom or found.idiom
+            for start, end, span in found.crisis:
+                inside = any(s <= start and end <= e for s, e in found.informational)
+                (asked if inside else disclosed).append(span)
+            possible += found.possible
+            concern += found.concern
+
+        def verdict(level: Level | None, spans: list[str], info=False) -> PhraseVerdict:
+            return PhraseVerdict(level, tuple(dict.fromkeys(spans)), info, idiom)
+
+        if disclosed:
+            return verdict(Level.CRISIS, disclosed)
+        if asked:
+            if tells_about_oneself(text) or not is_question(text):
+                return verdict(Level.CRISIS, asked)
+            return verdict(Level.POSSIBLE, asked, info=True)
+        if possible:
+            return verdict(Level.POSSIBLE, possible)
+        if concern:
+            return verdict(Level.CONCERN, concern)
+        return verdict(None, [])
+
+    def screen(self, text: str | None) -> ScreenResult:
+        if not text or not normalise(text):
+            return ScreenResult(None)
+        phrases = self.phrase_level(text)
+        level, spans = phrases.level, phrases.phrases
+        spanish = looks_spanish(text)
+        scores = self.classifier.scores(text) if self.classifier else {}
+
+        def result(level: Level | None, source: str | None) -> ScreenResult:
+            matched = spans if source == "phrases" else ()
+            info = phrases.informational and source == "phrases"
+            return ScreenResult(
+                level, matched, source, info, spanish, scores, phrases.idiom
+            )
+
+        if level is Level.CRISIS:
+            return result(level, "phrases")
+        # The classifier does not overrule a reviewed idiom ("I killed myself
+        # laughing") or an informational question's reading.
+        learned = bool(scores) and not phrases.idiom and not phrases.informational
+        limits = self.classifier.thresholds if self.classifier else None
+        if learned and scores.get("crisis", 0.0) >= limits.crisis:
+            return result(Level.CRISIS, "classifier")
+        if level is not None:
+            return result(level, "phrases")
+        if learned and scores.get("crisis", 0.0) >= limits.possible:
+            return result(Level.POSSIBLE, "classifier")
+        if learned and scores.get("concern", 0.0) >= limits.concern:
+            return result(Level.CONCERN, "classifier")
+        return result(None, None)
+
+
+def _default_classifier() -> SafetyClassifier | None:
+    from bot.safety_model import default_classifier
+
+    try:
+        return default_classifier()
+    except Exception:
+        # The phrases still screen every message; never crash the crisis path.
+        logger.exception("the safety classifier could not be loaded: phrases only")
+        return None
 
 
 @lru_cache(maxsize=1)
 def default_screen() -> SafetyScreen:
-    """The screen built from the project's phrase file and spaCy pipeline."""
-    return SafetyScreen.from_files()
+    """The screen built from the project's phrase file, spaCy pipeline and
+    classifier."""
+    return SafetyScreen.from_files(classifier=_default_classifier())

@@ -1,16 +1,19 @@
 """The safety screen as a Rasa NLU component (registered in config.yml).
 
 It runs after the intent classifier and the FallbackClassifier, on every
-message that goes through the NLU pipeline:
+message that goes through the NLU pipeline (``bot.safety``: phrases and the
+learned classifier, on the normalised text):
 
-- a crisis phrase sets the intent ``crisis`` with confidence 1.0;
-- a concern phrase sets ``mental_health_concern`` with confidence 1.0;
-- a ``crisis`` prediction of the classifier that no crisis phrase confirms
-  becomes ``mental_health_concern``: a person follows up, without the urgent
-  crisis path, and the classifier alone never raises a crisis.
+- a crisis sets the intent ``crisis`` with confidence 1.0;
+- a possible risk or a concern sets ``mental_health_concern`` with confidence
+  1.0; the parse data's ``safety`` entry tells the concern action which it is
+  (a possible risk gets the direct safety question);
+- a ``crisis`` prediction of the intent classifier that the screen does not
+  confirm becomes a possible risk: the patient is asked directly.
 
-Rules, not the ML policy, then decide what happens next. The phrase file is
-read when the model is loaded: editing it needs a restart, not retraining.
+Rules, not the ML policy, then decide what happens next. The phrase file and
+the classifier are read when the model is loaded: editing them needs a
+restart, not retraining.
 """
 
 from __future__ import annotations
@@ -28,7 +31,13 @@ from rasa.shared.nlu.constants import INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
 from bot.nlu_intent import put_intent_first
-from bot.safety import PHRASES_FILE, Level, SafetyScreen
+from bot.safety import (
+    PHRASES_FILE,
+    Level,
+    SafetyScreen,
+    ScreenResult,
+    default_screen,
+)
 
 SAFETY_KEY = "safety"
 
@@ -43,6 +52,9 @@ class SafetyScreenClassifier(GraphComponent, IntentClassifier):
             "phrases": str(PHRASES_FILE),
             "crisis_intent": "crisis",
             "concern_intent": "mental_health_concern",
+            # As the FallbackClassifier's: a demoted crisis prediction never
+            # turns into a guessed answer.
+            "fallback_threshold": 0.5,
         }
 
     def __init__(self, config: dict[str, Any], screen: SafetyScreen) -> None:
@@ -58,6 +70,8 @@ class SafetyScreenClassifier(GraphComponent, IntentClassifier):
         execution_context: ExecutionContext,
     ) -> SafetyScreenClassifier:
         config = {**cls.get_default_config(), **config}
+        if Path(config["phrases"]) == PHRASES_FILE:
+            return cls(config, default_screen())
         return cls(config, SafetyScreen.from_files(Path(config["phrases"])))
 
     def process(self, messages: list[Message]) -> list[Message]:
@@ -68,20 +82,33 @@ class SafetyScreenClassifier(GraphComponent, IntentClassifier):
     def _screen(self, message: Message) -> None:
         result = self.screen.screen(message.get(TEXT))
         crisis, concern = self.config["crisis_intent"], self.config["concern_intent"]
-        if result.level is Level.CRISIS:
-            intent, source = crisis, "phrases"
-        elif result.level is Level.CONCERN:
-            intent, source = concern, "phrases"
-        elif self._top_model_intent(message) == crisis:
-            intent, source = concern, "model"
-        else:
+        limits = self.screen.classifier.thresholds if self.screen.classifier else None
+        if result.level is None and self._top_model_intent(message) == crisis:
+            if not result.confirms_intent_model(limits):
+                # The intent classifier alone never raises a crisis.
+                self._demote(message, crisis)
+                return
+            result = ScreenResult(
+                Level.POSSIBLE, source="model", spanish=result.spanish,
+                scores=result.scores,
+            )  # fmt: skip
+        if result.level is None:
             return
+        intent = crisis if result.level is Level.CRISIS else concern
         put_intent_first(message, intent, 1.0)
-        message.set(
-            SAFETY_KEY,
-            {"level": intent, "source": source, "phrases": list(result.phrases)},
-            add_to_output=True,
-        )
+        message.set(SAFETY_KEY, result.as_dict(), add_to_output=True)
+
+    def _demote(self, message: Message, intent: str) -> None:
+        """Make the best other intent (or the fallback) the message's intent."""
+        ranking = [
+            entry
+            for entry in message.get(INTENT_RANKING_KEY) or []
+            if entry.get("name") not in (intent, DEFAULT_NLU_FALLBACK_INTENT_NAME)
+        ]
+        if ranking and ranking[0]["confidence"] >= self.config["fallback_threshold"]:
+            put_intent_first(message, ranking[0]["name"], ranking[0]["confidence"])
+        else:
+            put_intent_first(message, DEFAULT_NLU_FALLBACK_INTENT_NAME, 1.0)
 
     @staticmethod
     def _top_model_intent(message: Message) -> str | None:

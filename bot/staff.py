@@ -32,8 +32,9 @@ def _table(handoffs: list[Handoff]) -> str:
     ]
     for h in handoffs:
         alerted = "yes" if h.notified_at else f"no ({h.notify_error or 'pending'})"
+        status = "spooled" if h.spooled else h.status
         lines.append(
-            f"{h.id[:10]:10} {h.level:8} {h.status:9} {h.channel[:9]:9} "
+            f"{h.id[:10]:10} {h.level:8} {status:9} {h.channel[:9]:9} "
             f"{h.created_at:%Y-%m-%d %H:%M:%S}  {alerted}"
         )
     return "\n".join(lines)
@@ -124,7 +125,19 @@ def main(argv: list[str] | None = None) -> int:
     queue.replay_spool()
     try:
         if args.command == "handoffs":
-            handoffs = queue.list(args.status)
+            handoffs, error = queue.list_with_spooled(args.status)
+            if error:
+                print(
+                    f"warning: the database could not be read ({error}); showing "
+                    f"the handoffs spooled in {queue.spool} only",
+                    file=sys.stderr,
+                )
+            if queue.corrupt_spool.exists():
+                print(
+                    f"warning: unreadable spool lines were set aside in "
+                    f"{queue.corrupt_spool}; check them by hand",
+                    file=sys.stderr,
+                )
             if args.json:
                 print(json.dumps([h.summary() for h in handoffs], indent=2))
             else:

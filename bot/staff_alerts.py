@@ -16,6 +16,7 @@ import threading
 import time
 
 import requests
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.handoffs import Handoff, HandoffQueue
 
@@ -28,6 +29,12 @@ RESERVATION_S = 60
 
 def webhook_url() -> str | None:
     return os.environ.get("HANDOFF_WEBHOOK_URL") or None
+
+
+def safety_answer_timeout_s() -> float:
+    """How long a patient may leave the direct safety question unanswered
+    before the handoff becomes a crisis (``BOT_SAFETY_ANSWER_TIMEOUT_S``)."""
+    return float(os.environ.get("BOT_SAFETY_ANSWER_TIMEOUT_S", "300"))
 
 
 def retry_delay(failed_attempts: int) -> float:
@@ -84,11 +91,21 @@ class StaffNotifier:
         return error
 
     def notify_due(self) -> int:
-        """Send every alert that is due; returns how many were delivered."""
+        """Send every alert that is due; returns how many were delivered.
+
+        Unanswered safety questions are escalated first, so their urgent
+        alert goes out in the same round.
+        """
         self.queue.replay_spool()
+        delivered = self._notify_spooled()
+        try:
+            self.queue.escalate_unanswered(safety_answer_timeout_s())
+        except SQLAlchemyError as error:
+            logger.error("unanswered safety questions not checked (%s)",
+                         error.__class__.__name__)  # fmt: skip
+            return delivered
         if not self.url:
-            return 0
-        delivered = 0
+            return delivered
         for handoff in self.queue.due_for_notification():
             if not self.queue.reserve_notification(handoff.id, RESERVATION_S):
                 continue  # another replica has it
@@ -104,6 +121,25 @@ class StaffNotifier:
                 )
             else:
                 delivered += 1
+        return delivered
+
+    def _notify_spooled(self) -> int:
+        """Alert staff to handoffs still in the spool (the database is down):
+        the alert must not wait for the database to come back."""
+        if not self.url:
+            return 0
+        delivered = 0
+        for handoff in self.queue.spooled():
+            if handoff.notified_at is not None:
+                continue
+            error = self.send(handoff)
+            if error is None:
+                self.queue.mark_spooled_notified(handoff.id)
+                delivered += 1
+            else:
+                logger.warning(
+                    "staff alert for spooled handoff %s failed (%s)", handoff.id, error
+                )
         return delivered
 
 

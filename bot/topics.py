@@ -26,6 +26,8 @@ class Topic:
     menu: bool = False
     buttons: bool = False
     follow_ups: bool = True
+    language: str = "en"
+    choices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -45,8 +47,11 @@ class TopicMap:
     def for_intent(self, intent: str | None) -> Topic | None:
         return next((t for t in self.topics if intent and t.intent == intent), None)
 
-    def for_trigger(self, trigger: str) -> Topic:
-        found = next((t for t in self.topics if t.trigger == trigger), None)
+    def for_trigger(self, trigger: str, language: str = "en") -> Topic:
+        """The topic a trigger reaches, in ``language`` where there is one."""
+        matching = [t for t in self.topics if t.trigger == trigger]
+        found = next((t for t in matching if t.language == language), None)
+        found = found or next((t for t in matching if t.language == "en"), None)
         if found is None:
             raise KeyError(f"{TOPICS_FILE} has no topic with trigger {trigger!r}")
         return found
@@ -69,7 +74,10 @@ class TopicMap:
 def read_topic_map(directory: Path) -> TopicMap:
     """Parse ``topics.yml`` in ``directory``."""
     raw = yaml.safe_load((directory / TOPICS_FILE).read_text(encoding="utf-8"))
-    topics = tuple(Topic(**item) for item in raw["topics"])
+    topics = tuple(
+        Topic(**{**item, "choices": tuple(item.get("choices") or ())})
+        for item in raw["topics"]
+    )
     facets = tuple(Facet(**item) for item in raw.get("facets", []))
     return TopicMap(topics=topics, facets=facets)
 

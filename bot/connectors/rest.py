@@ -1,7 +1,9 @@
 """The REST channel, hardened: Rasa's own answers an empty body with a 500,
 lets the client claim another channel (``input_channel: sms``), puts every
-request without a sender into one shared ``default`` conversation, and logs the
-patient's text at ERROR when processing fails.
+request without a sender into one shared ``default`` conversation, logs the
+patient's text at ERROR when processing fails, and leaves a patient without an
+answer when the action server is down or slow (``bot.connectors.guard`` sends
+the safe reply and stores the handoff).
 
 Registered in credentials.yml as ``bot.connectors.rest.PatientRestInput``; its
 name stays ``rest``, so the webhook is ``/webhooks/rest/webhook``.
@@ -9,7 +11,6 @@ name stays ``rest``, so the webhook is ``/webhooks/rest/webhook``.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -22,9 +23,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.answers import emergency_text, unavailable_text
-from bot.handoffs import HandoffQueue
-from bot.safety import Level, default_screen
+from bot.connectors import guard
 
 logger = logging.getLogger(__name__)
 
@@ -58,12 +57,28 @@ def parse_body(body: bytes) -> IncomingMessage:
         raise BadRequest("the body is not valid UTF-8 JSON") from None
     if not isinstance(payload, dict):
         raise BadRequest("the body must be a JSON object")
-    sender, text = payload.get("sender"), payload.get("message")
     metadata = payload.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise BadRequest("'metadata' must be a JSON object")
+    return IncomingMessage(
+        clean_sender(payload.get("sender")),
+        clean_message(payload.get("message")),
+        metadata,
+    )
+
+
+def clean_sender(sender: Any, name: str = "sender") -> str:
+    """A conversation id as the channels accept it, or a clear ``BadRequest``."""
     if not isinstance(sender, str) or not sender.strip():
-        raise BadRequest("'sender' is required: a conversation id as text")
+        raise BadRequest(f"'{name}' is required: a conversation id as text")
     if len(sender) > MAX_SENDER_CHARS:
-        raise BadRequest(f"'sender' is longer than {MAX_SENDER_CHARS} characters")
+        raise BadRequest(f"'{name}' is longer than {MAX_SENDER_CHARS} characters")
+    return sender.strip()
+
+
+def clean_message(text: Any) -> str:
+    """A patient's message as every channel accepts it: text, not empty, at
+    most ``MAX_MESSAGE_CHARS``, without NUL characters."""
     if not isinstance(text, str):
         raise BadRequest("'message' is required and must be text")
     text = text.replace("\x00", "").strip()
@@ -75,20 +90,7 @@ def parse_body(body: bytes) -> IncomingMessage:
             "please send a shorter question",
             413,
         )
-    if metadata is not None and not isinstance(metadata, dict):
-        raise BadRequest("'metadata' must be a JSON object")
-    return IncomingMessage(sender.strip(), text, metadata)
-
-
-def reply_without_action_server(incoming: IncomingMessage, channel: str) -> str:
-    """The safe reply when the bot produced none; stores a handoff if one is due."""
-    level = default_screen().screen(incoming.text).level
-    if level is not None:
-        try:
-            HandoffQueue().create(incoming.sender, channel, level.value, incoming.text)
-        except Exception:
-            logger.exception("a %s handoff could not be stored", level.value)
-    return emergency_text() if level is Level.CRISIS else unavailable_text()
+    return text
 
 
 class PatientRestInput(RestInput):
@@ -114,31 +116,20 @@ class PatientRestInput(RestInput):
             except BadRequest as error:
                 return response.json({"error": str(error)}, status=error.status)
             collector = CollectingOutputChannel()
-            try:
-                await on_new_message(
-                    UserMessage(
-                        incoming.text,
-                        collector,
-                        incoming.sender,
-                        input_channel=self.name(),
-                        metadata=incoming.metadata,
-                    )
-                )
-            except Exception:
-                # Never the message text: only that processing failed.
-                logger.exception("processing a REST message failed")
-                return response.json(
-                    {"error": "the message could not be processed; please try again"},
-                    status=500,
-                )
-            if not collector.messages:
-                # The action server failed or is down: never leave the patient
-                # without an answer, nor a crisis without a handoff.
-                logger.error("no reply was produced for a REST message")
-                text = await asyncio.to_thread(
-                    reply_without_action_server, incoming, self.name()
-                )
-                return response.json([{"recipient_id": incoming.sender, "text": text}])
+            message = UserMessage(
+                incoming.text,
+                collector,
+                incoming.sender,
+                input_channel=self.name(),
+                metadata=incoming.metadata,
+            )
+            # The action server down, slow or failing: never leave the patient
+            # without an answer, nor a crisis without a handoff.
+            safe = await guard.process(
+                on_new_message, message, lambda: bool(collector.messages)
+            )
+            if safe is not None:
+                return response.json([{"recipient_id": incoming.sender, "text": safe}])
             return response.json(collector.messages)
 
         return webhook

@@ -7,6 +7,9 @@ Twilio channel it:
 - checks ``X-Twilio-Signature`` against the account's auth token and the
   public ``SMS_WEBHOOK_URL`` (403 without a valid one, before anything else);
 - answers a retried webhook (same ``MessageSid``) once;
+- screens every text first: a crisis or concern's handoff is stored (or
+  spooled) before any other database work, so a database failure can delay
+  nothing on the crisis path, and a failing store never turns into a 500;
 - honours STOP / START / HELP (``bot.sms_keywords``): nothing is sent to an
   opted-out number, but a crisis from one still creates the handoff;
 - sends plain text: buttons become "Reply 1 for ..." and a reply of "1"
@@ -53,10 +56,9 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from bot.answers import Answers, unavailable_text
-from bot.connectors.rest import BadRequest, IncomingMessage, reply_without_action_server
-from bot.handoffs import HandoffQueue
+from bot.connectors import guard
+from bot.connectors.rest import BadRequest
 from bot.phone_numbers import ContactCipher, PhoneNumberKeyError, SenderIds
-from bot.safety import default_screen
 from bot.sms_format import choice, compose, split
 from bot.sms_keywords import Keyword, keyword
 from bot.sms_store import SmsStore
@@ -279,18 +281,49 @@ class SmsInput(InputChannel):
     ) -> None:
         assert self.config is not None
         sender_id = self.config.sender_ids.sender_id(inbound.number)
-        claimed = await asyncio.to_thread(
-            self.store.claim_message, inbound.message_sid, sender_id
-        )
+        # Safety first: the handoff is stored before anything else touches the
+        # database. Its id comes from the MessageSid, so Twilio's retries and
+        # the action server's own handoff for this text are the same one.
+        screened = guard.screen(inbound.text)
+        if screened.level is not None:
+            await guard.store_first(
+                sender_id, CHANNEL, inbound.text, inbound.message_sid, screened
+            )
+        claimed = await self._stored(
+            "claim the message", True,
+            self.store.claim_message, inbound.message_sid, sender_id,
+        )  # fmt: skip
         if not claimed:
             logger.info("a retried SMS webhook was answered already; ignored")
             return
         try:
             status = await self._answer(inbound, sender_id, on_new_message)
         except BaseException:
-            await asyncio.to_thread(self.store.release_message, inbound.message_sid)
+            await self._stored(
+                "release the message", None,
+                self.store.release_message, inbound.message_sid,
+            )  # fmt: skip
             raise
-        await asyncio.to_thread(self.store.finish_message, inbound.message_sid, status)
+        await self._stored(
+            "record the answer", None,
+            self.store.finish_message, inbound.message_sid, status,
+        )  # fmt: skip
+
+    async def _stored(self, what: str, default: Any, call: Callable, *args: Any) -> Any:
+        """A call to the SMS store; when the database fails, ``default``.
+
+        Dedupe, opt-outs, menus and call-back numbers help, but none of them
+        may keep a patient (in crisis above all) from an answer.
+        """
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(call, *args), 5.0)
+        except Exception as error:
+            logger.error(
+                "SMS store: could not %s (%s); going on without it",
+                what,
+                type(error).__name__,
+            )
+            return default
 
     async def _answer(
         self,
@@ -300,22 +333,33 @@ class SmsInput(InputChannel):
     ) -> str:
         assert self.config is not None
         encrypted = self.config.contacts.encrypt(inbound.number)
-        await asyncio.to_thread(self.store.save_contact, sender_id, encrypted)
-        opted_out = await asyncio.to_thread(self.store.is_opted_out, sender_id)
+        await self._stored(
+            "save the call-back number", None,
+            self.store.save_contact, sender_id, encrypted,
+        )  # fmt: skip
+        opted_out = await self._stored(
+            "read the opt-out", False, self.store.is_opted_out, sender_id
+        )
         word = keyword(inbound.text, opted_out)
 
         if word is Keyword.OPT_OUT:
-            changed = await asyncio.to_thread(self.store.set_opted_out, sender_id, True)
+            changed = await self._stored(
+                "opt the number out", True,
+                self.store.set_opted_out, sender_id, True,
+            )  # fmt: skip
             if not changed:
                 return "opted_out"  # confirmed once already: send nothing
             logger.info("an SMS sender opted out")
             return await self._send_trigger(inbound.number, "sms_opt_out")
         if word is Keyword.OPT_IN:
-            await asyncio.to_thread(self.store.set_opted_out, sender_id, False)
+            await self._stored(
+                "opt the number in", None,
+                self.store.set_opted_out, sender_id, False,
+            )  # fmt: skip
             logger.info("an SMS sender opted in")
             return await self._send_trigger(inbound.number, "sms_opt_in", sender_id)
         if opted_out:
-            await asyncio.to_thread(self._handoff_if_needed, sender_id, inbound.text)
+            # No reply to an opted-out number; a crisis's handoff is stored.
             return "opted_out"
         if word is Keyword.HELP:
             return await self._send_trigger(inbound.number, "sms_help", sender_id)
@@ -323,32 +367,18 @@ class SmsInput(InputChannel):
         if not inbound.text:  # a picture or an empty text: nothing to read
             return await self._send_trigger(inbound.number, "fallback", sender_id)
         text = inbound.text
-        menu = await asyncio.to_thread(self.store.menu, sender_id)
+        menu = await self._stored("read the menu", None, self.store.menu, sender_id)
         text = choice(text, menu) or text
         collector = CollectingOutputChannel()
-        await on_new_message(
-            UserMessage(text, collector, sender_id, input_channel=CHANNEL)
+        message = UserMessage(
+            text, collector, sender_id, input_channel=CHANNEL,
+            message_id=inbound.message_sid,
+        )  # fmt: skip
+        safe = await guard.process(
+            on_new_message, message, lambda: bool(collector.messages)
         )
-        messages = collector.messages
-        if not messages:
-            # The action server failed or is down: never leave the patient
-            # without an answer, nor a crisis without a handoff.
-            logger.error("no reply was produced for an SMS")
-            fallback = await asyncio.to_thread(
-                reply_without_action_server,
-                IncomingMessage(sender_id, inbound.text, None),
-                CHANNEL,
-            )
-            messages = [{"text": fallback}]
+        messages = [{"text": safe}] if safe is not None else collector.messages
         return await self._send(inbound.number, messages, sender_id)
-
-    def _handoff_if_needed(self, sender_id: str, text: str) -> None:
-        """An opted-out number gets no reply, but staff still hear of a crisis."""
-        level = default_screen().screen(text).level
-        if level is None:
-            return
-        handoff = HandoffQueue().create(sender_id, CHANNEL, level.value, text)
-        logger.info("%s handoff %s stored from an opted-out number", level, handoff.id)
 
     async def _send_trigger(
         self, number: str, trigger: str, sender_id: str | None = None
@@ -367,7 +397,9 @@ class SmsInput(InputChannel):
         assert self.sender is not None
         reply = compose(messages)
         if sender_id is not None:
-            await asyncio.to_thread(self.store.save_menu, sender_id, reply.buttons)
+            await self._stored(
+                "save the menu", None, self.store.save_menu, sender_id, reply.buttons
+            )
         parts = split(reply.text) or [unavailable_text()]
         try:
             await asyncio.to_thread(self.sender.send, number, parts)

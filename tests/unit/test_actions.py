@@ -30,13 +30,22 @@ def action_server_database(bot_database, engine, tmp_path, monkeypatch):
 
 
 def make_tracker(
-    intent=None, entities=(), slots=None, channel="rest", text="a patient's message"
+    intent=None,
+    entities=(),
+    slots=None,
+    channel="rest",
+    text="a patient's message",
+    safety=None,
+    message_id=None,
 ):
     latest = {
         "text": text,
         "intent": {"name": intent, "confidence": 0.97} if intent else {},
         "entities": [{"entity": name, "value": value} for name, value in entities],
+        "message_id": message_id or f"m-{abs(hash(text))}",
     }
+    if safety:  # what the NLU pipeline's safety screen hands the actions
+        latest["safety"] = safety
     events = [
         {"event": "action", "name": "action_session_start"},
         {"event": "user", "text": text, "parse_data": latest, "input_channel": channel},
@@ -270,16 +279,151 @@ def test_a_mood_question_gets_the_mood_answer_a_follow_up_and_a_handoff(
     assert [h.level for h in HandoffQueue(engine).list()] == ["concern"]
 
 
-def test_a_mood_statement_gets_the_follow_up_without_the_leaflet(
-    action_server_database,
+def test_a_mood_disclosure_gets_the_labels_advice_support_and_a_follow_up(
+    action_server_database, engine
 ):
     tracker = make_tracker(
-        "mental_health_concern", text="i have been feeling so down", slots=welcomed()
+        "mental_health_concern",
+        text="i cry every day since i started",
+        slots=welcomed(),
+        safety={"level": "concern", "source": "phrases"},
     )
     messages, _ = run(actions.ActionHandleConcern(), tracker)
     assert texts(messages) == [
-        expected_text(action_server_database, "concern_follow_up")
+        expected_text(action_server_database, "mood_disclosure"),
+        expected_text(action_server_database, "concern_follow_up"),
     ]
+    # The label's advice for these signs: stop taking it and call.
+    assert "stop taking it" in messages[0]["text"]
+    assert load_clinic().phone in messages[0]["text"]
+    assert [h.level for h in HandoffQueue(engine).list()] == ["concern"]
+
+
+POSSIBLE = {"level": "possible", "source": "phrases"}
+
+
+def ask(engine, text="sometimes i wish i could just disappear", **kwargs):
+    """A possible risk: the direct question; returns the messages, events and
+    the concern handoff stored for it."""
+    tracker = make_tracker(
+        "mental_health_concern", text=text, slots=welcomed(), safety=POSSIBLE,
+        **kwargs,
+    )  # fmt: skip
+    messages, events = run(actions.ActionHandleConcern(), tracker)
+    (handoff,) = HandoffQueue(engine).list()
+    return messages, events, handoff
+
+
+def test_a_possible_risk_gets_the_direct_question_with_988_and_yes_no_buttons(
+    action_server_database, engine
+):
+    messages, events, handoff = ask(engine)
+    assert texts(messages) == [expected_text(action_server_database, "safety_question")]
+    text = messages[0]["text"]
+    assert "Are you thinking about ending your life or hurting yourself?" in text
+    assert "988" in text
+    assert [b["title"] for b in messages[0]["buttons"]] == ["Yes", "No"]
+    # A concern handoff is stored before the question is sent.
+    assert (handoff.level, handoff.status) == ("concern", "open")
+    assert SlotSet("safety_question", handoff.id) in events
+
+
+def test_an_informational_question_gets_the_mood_facts_then_the_direct_question(
+    action_server_database, engine
+):
+    tracker = make_tracker(
+        "mental_health_concern",
+        text="does isotretinoin cause suicidal thoughts?",
+        slots=welcomed(),
+        safety={"level": "possible", "informational": True, "source": "phrases"},
+    )
+    messages, _ = run(actions.ActionHandleConcern(), tracker)
+    assert texts(messages) == [
+        expected_text(action_server_database, "mood"),
+        expected_text(action_server_database, "safety_question"),
+    ]
+    assert "I'm so sorry you are going through this" not in " ".join(texts(messages))
+    assert [h.level for h in HandoffQueue(engine).list()] == ["concern"]
+
+
+def answer(engine, handoff, text, action=None, intent="nlu_fallback", **slots):
+    tracker = make_tracker(
+        intent, text=text, slots=welcomed(safety_question=handoff.id, **slots)
+    )
+    return run(action or actions.ActionAnswerFallback(), tracker)
+
+
+@pytest.mark.parametrize("reply", ["Yes", "yeah", "idk maybe", "Sí"])
+def test_yes_to_the_question_makes_the_handoff_a_crisis_with_the_crisis_reply(
+    action_server_database, engine, reply
+):
+    _, _, handoff = ask(engine)
+    messages, events = answer(engine, handoff, reply)
+    assert texts(messages) == [expected_text(action_server_database, "crisis")]
+    (escalated,) = HandoffQueue(engine).list()  # the same handoff, now urgent
+    assert (escalated.id, escalated.level) == (handoff.id, "crisis")
+    assert escalated.notified_at is None  # alerted again, as a crisis
+    assert SlotSet("safety_question", None) in events
+    assert SlotSet("crisis_active", True) in events
+
+
+def test_no_returns_to_the_conversation_with_the_mood_information(
+    action_server_database, engine
+):
+    _, _, handoff = ask(engine)
+    messages, events = answer(engine, handoff, "No", intent="greet",
+                              action=actions.ActionAnswerTopic())  # fmt: skip
+    assert texts(messages) == [
+        expected_text(action_server_database, "safety_answer_no"),
+        expected_text(action_server_database, "mood"),
+    ]
+    (kept,) = HandoffQueue(engine).list()
+    assert kept.level == "concern"  # staff still follow up
+    assert SlotSet("safety_question", None) in events
+    assert UserUtteranceReverted() not in events
+
+
+def test_no_answer_to_the_question_escalates_and_keeps_911_and_988_at_hand(
+    action_server_database, engine
+):
+    _, _, handoff = ask(engine)
+    messages, events = answer(
+        engine, handoff, "can i get my eyebrows waxed", intent="ask_waxing",
+        action=actions.ActionAnswerTopic(),
+    )  # fmt: skip
+    assert texts(messages) == [
+        expected_text(action_server_database, "waxing"),
+        expected_text(action_server_database, "crisis_reminder"),
+    ]
+    assert [h.level for h in HandoffQueue(engine).list()] == ["crisis"]
+    assert SlotSet("crisis_active", True) in events
+
+
+def test_silence_after_the_question_escalates_when_its_time_runs_out(
+    action_server_database, engine, monkeypatch
+):
+    from bot.staff_alerts import StaffNotifier
+
+    _, _, handoff = ask(engine)
+    queue = HandoffQueue(engine)
+    monkeypatch.setenv("BOT_SAFETY_ANSWER_TIMEOUT_S", "3600")
+    StaffNotifier(queue, url="").notify_due()
+    assert queue.get(handoff.id).level == "concern"  # not yet
+    monkeypatch.setenv("BOT_SAFETY_ANSWER_TIMEOUT_S", "0")
+    StaffNotifier(queue, url="").notify_due()
+    assert queue.get(handoff.id).level == "crisis"
+
+
+def test_a_crisis_in_spanish_gets_988s_spanish_line(action_server_database, engine):
+    tracker = make_tracker(
+        "crisis",
+        text="ya no quiero vivir",
+        safety={"level": "crisis", "spanish": True, "source": "phrases"},
+    )
+    messages, _ = run(actions.ActionHandleCrisis(), tracker)
+    assert texts(messages) == [expected_text(action_server_database, "crisis_es")]
+    assert "marca 2" in messages[0]["text"] and "AYUDA" in messages[0]["text"]
+    assert "911" in messages[0]["text"]
 
 
 def test_a_crisis_that_skipped_nlu_is_still_caught(action_server_database, engine):

@@ -14,6 +14,7 @@ import textstat
 from bot.answers import render
 from bot.clinic import load_clinic
 from bot.knowledge import SMS_MAX_CHARS, Entry, read_knowledge
+from bot.topics import topic_map
 
 ENTRIES = read_knowledge()
 BY_ID = {entry.id: entry for entry in ENTRIES}
@@ -24,12 +25,41 @@ def rendered(entry: Entry, channel: str = "rest") -> str:
     return render(entry, channel, load_clinic())
 
 
-@pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.id)
+def language(entry: Entry) -> str:
+    return topic_map().topic(entry.topic).language
+
+
+@pytest.mark.parametrize(
+    "entry", [e for e in ENTRIES if language(e) == "en"], ids=lambda e: e.id
+)
 def test_web_and_sms_texts_read_at_or_below_8th_grade(entry):
     for channel in ("rest", "sms"):
         text = rendered(entry, channel)
         grade = textstat.flesch_kincaid_grade(text)
         assert grade <= MAX_GRADE, f"{entry.id} ({channel}) reads at grade {grade}"
+
+
+@pytest.mark.parametrize(
+    "entry", [e for e in ENTRIES if language(e) == "es"], ids=lambda e: e.id
+)
+def test_spanish_texts_are_easy_to_read(entry):
+    # Fernández Huerta's ease for Spanish: 70 and above is "fairly easy"
+    # (about 7th grade), as the English entries' 8th-grade limit.
+    for channel in ("rest", "sms"):
+        text = rendered(entry, channel)
+        textstat.set_lang("es")
+        try:
+            ease = textstat.fernandez_huerta(text)
+        finally:
+            textstat.set_lang("en_US")
+        assert ease >= 70, f"{entry.id} ({channel}) reads at ease {ease}"
+
+
+def test_every_spanish_safety_reply_gives_988s_spanish_line():
+    for entry_id in ("crisis_es", "safety_question_es"):
+        for text in both(entry_id):
+            assert "988" in text and "marca" in text and "2" in text, entry_id
+            assert "ayuda" in text and "911" in text, entry_id
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.id)
@@ -79,7 +109,11 @@ MONTH = r"(1|one) month"
         ("breastfeeding", [MONTH]),
         ("dryness", [r"lip", r"moistur"]),
         ("course_length", [r"(4|four)", r"(5|five) months"]),
-        ("mood", [r"988", r"911"]),
+        ("mood", [r"988", r"911", r"stop taking it"]),
+        ("crisis", [r"911", r"988", r"care team has been told"]),
+        ("safety_question", [r"ending your life or hurting yourself\?", r"988"]),
+        ("mood_disclosure", [r"stop taking it", r"call"]),
+        ("safety_answer_no", [r"988"]),
         ("welcome", [r"911", r"not medical advice|not a doctor|medical advice"]),
         ("medical_decision", [r"dermatologist", r"\(402\) 555-01\d\d"]),
         ("cause_bacteria", [r"(bacteria|germs)", r"acnes"]),

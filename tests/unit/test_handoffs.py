@@ -131,3 +131,97 @@ def test_the_staff_command_lists_and_resolves(queue, bot_database, capsys, tmp_p
     assert staff(["resolve", handoff.id[:8], "--by", "Dr Lee", "--note", "called"]) == 0
     assert queue.get(handoff.id).resolved_by == "Dr Lee"
     assert staff(["resolve", "zzzzzzzz", "--by", "Dr Lee"]) == 1
+
+
+def test_a_torn_or_corrupt_spool_line_is_set_aside_and_the_rest_replays(queue):
+    good = queue.new("patient-1", "rest", "crisis", "kms")
+    queue._append_to_spool(good)
+    with open(queue.spool, "a") as spool:  # a crash mid-write, then garbage
+        spool.write('{"id": "abc", "sender_id": "patient-2", "lev')
+    later = queue.new("patient-3", "sms", "concern", "so low")
+    queue._append_to_spool(later)  # starts on its own line despite the tear
+    with open(queue.spool, "ab") as spool:
+        spool.write(b"\xff\xfe not json\n")
+    assert queue.replay_spool() == 2
+    assert {h.id for h in queue.list()} == {good.id, later.id}
+    aside = queue.corrupt_spool.read_text()
+    assert '"lev' in aside and "not json" in aside
+    assert queue.spool.read_text() == ""
+
+
+@pytest.mark.postgres
+def test_with_the_database_down_staff_still_see_and_get_alerted_to_spooled_handoffs(
+    postgres, tmp_path, webhook, monkeypatch, capsys
+):
+    engine = engine_for(postgres.url)
+    queue = HandoffQueue(engine, tmp_path / "spool.jsonl")
+    notifier = StaffNotifier(queue, webhook.url, quick_retry_delays=())
+    queue.create("patient-0", "rest", "concern", "warm-up")  # tables exist
+    assert notifier.notify_due() == 1
+    webhook.received.clear()
+    postgres.go_down()
+    spooled = queue.create("patient-1", "sms", "crisis", "i want to die")
+    assert spooled.spooled
+    # The staff list shows it, marked as spooled, with a warning.
+    monkeypatch.setenv("BOT_DATABASE_URL", postgres.url)
+    monkeypatch.setenv("BOT_HANDOFF_SPOOL", str(queue.spool))
+    assert staff(["handoffs"]) == 0
+    out = capsys.readouterr()
+    assert spooled.id[:10] in out.out and "spooled" in out.out
+    assert "could not be read" in out.err
+    # The alert goes out now, not when the database is back.
+    assert notifier.notify_due() == 1
+    (alert,) = webhook.received
+    assert (alert["handoff_id"], alert["level"]) == (spooled.id, "crisis")
+    postgres.come_back()
+    assert notifier.notify_due() == 0  # replayed, and not alerted twice
+    assert queue.get(spooled.id).notified_at is not None
+    assert len(webhook.received) == 1
+
+
+@pytest.mark.postgres
+def test_an_escalation_made_while_the_database_is_down_reaches_the_row(
+    postgres, tmp_path
+):
+    queue = HandoffQueue(engine_for(postgres.url), tmp_path / "spool.jsonl")
+    concern = queue.create("patient-1", "rest", "concern", "what's the point")
+    postgres.go_down()
+    escalated = queue.escalate(queue.new("patient-1", "rest", "crisis", "yes",
+                                         handoff_id=concern.id))  # fmt: skip
+    assert escalated.spooled
+    postgres.come_back()
+    assert queue.replay_spool() == 1
+    (row,) = queue.list()
+    assert (row.id, row.level, row.message) == (
+        concern.id,
+        "crisis",
+        "what's the point",
+    )
+
+
+@pytest.mark.postgres
+def test_a_hung_database_delays_a_handoff_by_at_most_two_seconds(postgres, tmp_path):
+    import asyncio
+    import time
+
+    from sqlalchemy import text
+
+    engine = engine_for(postgres.url)
+    queue = HandoffQueue(engine, tmp_path / "spool.jsonl")
+    queue.create("patient-0", "rest", "concern", "warm-up")  # tables exist
+    with engine.connect() as blocker:  # every write to handoffs now waits
+        blocker.execute(text("LOCK TABLE handoffs IN ACCESS EXCLUSIVE MODE"))
+        handoff = queue.new("patient-1", "rest", "crisis", "i want to die")
+        # A server's event loop runs on; asyncio.run would wait for the
+        # blocked worker thread at shutdown.
+        loop = asyncio.new_event_loop()
+        started = time.monotonic()
+        stored = loop.run_until_complete(queue.store_promptly(handoff, timeout_s=2.0))
+        waited = time.monotonic() - started
+        assert stored.spooled and stored.id == handoff.id
+        assert waited < 2.5
+        blocker.rollback()  # the database answers again
+    loop.close()
+    time.sleep(0.5)  # the first attempt's insert may now land
+    queue.replay_spool()
+    assert [h.id for h in queue.list() if h.sender_id == "patient-1"] == [handoff.id]

@@ -41,19 +41,3 @@ def test_bad_bodies_get_a_clear_error(raw, status, says):
         parse_body(raw)
     assert raised.value.status == status
     assert says in str(raised.value)
-
-
-def test_without_an_action_server_a_crisis_still_gets_988_and_a_handoff(
-    bot_database, engine, tmp_path, monkeypatch
-):
-    from bot.answers import emergency_text, unavailable_text
-    from bot.connectors.rest import IncomingMessage, reply_without_action_server
-    from bot.handoffs import HandoffQueue
-
-    monkeypatch.setenv("BOT_HANDOFF_SPOOL", str(tmp_path / "spool.jsonl"))
-    crisis = IncomingMessage("p1", "i want to kill myself", None)
-    assert reply_without_action_server(crisis, "rest") == emergency_text()
-    ordinary = IncomingMessage("p2", "can i wax", None)
-    assert reply_without_action_server(ordinary, "rest") == unavailable_text()
-    (handoff,) = HandoffQueue(engine, tmp_path / "spool.jsonl").list()
-    assert (handoff.sender_id, handoff.level) == ("p1", "crisis")

@@ -30,7 +30,7 @@ def test_every_crisis_message_is_a_crisis(text):
 
 @pytest.mark.parametrize("text", [i["text"] for i in SETS["concern"]])
 def test_every_concern_message_is_flagged(text):
-    assert level(text) in (Level.CONCERN, Level.CRISIS)
+    assert level(text) in (Level.CONCERN, Level.POSSIBLE, Level.CRISIS)
 
 
 @pytest.mark.parametrize("text", [i["text"] for i in SETS["ordinary"]])
@@ -41,8 +41,34 @@ def test_no_ordinary_message_is_a_crisis(text):
 @pytest.mark.parametrize(
     "text", [i["text"] for i in SETS["informational_crisis_words"]]
 )
-def test_a_question_naming_suicide_is_treated_as_a_crisis(text):
-    # Policy (data/safety/phrases.yml): it may be a veiled disclosure.
+def test_a_question_naming_suicide_gets_at_least_the_direct_question(text):
+    # It may be a veiled disclosure: never less than the direct question.
+    assert level(text) in (Level.POSSIBLE, Level.CRISIS)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "does isotretinoin cause suicidal thoughts?",
+        "can accutane cause suicidal thoughts?",
+        "what's the suicide risk with isotretinoin",
+        "is it true isotretinoin makes people suicidal?",
+    ],
+)
+def test_an_informational_question_is_not_taken_for_a_disclosure(text):
+    result = default_screen().screen(text)
+    assert (result.level, result.informational) == (Level.POSSIBLE, True)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "i have suicidal thoughts, does accutane cause them?",
+        "im having suicidal thoughts is it the accutane",
+        "accutane is making me suicidal",
+    ],
+)
+def test_a_disclosure_worded_as_a_question_is_a_crisis(text):
     assert level(text) is Level.CRISIS
 
 
@@ -65,6 +91,8 @@ def test_a_question_naming_suicide_is_treated_as_a_crisis(text):
         ("kms", Level.CRISIS),
         ("unalive", Level.CRISIS),
         ("i feel depressed on accutane", Level.CONCERN),
+        ("I cut myself on the wrist again", Level.CRISIS),  # no idiom cancels it
+        ("i cut myself shaving", None),
         ("can i donate blood", None),
         ("", None),
         ("   ", None),
@@ -78,3 +106,54 @@ def test_the_result_names_the_phrases_that_matched():
     result = default_screen().screen("i want to die, i am so depressed")
     assert result.level is Level.CRISIS and result.flagged
     assert "want to die" in result.phrases
+
+
+# Every known crisis phrase, however it is spelled or spaced, is a crisis.
+PHRASES = yaml.safe_load((settings.DATA_DIR / "safety" / "phrases.yml").read_text())
+CRISIS_PHRASES = sorted(
+    {str(p) for key in ("words", "lemmas") for p in PHRASES["crisis"].get(key) or []}
+)
+
+
+def full_width(text: str) -> str:
+    return "".join(
+        chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else "\u3000" if c == " " else c
+        for c in text
+    )
+
+
+def zero_width(text: str) -> str:
+    return "\u200b".join(text[i : i + 2] for i in range(0, len(text), 2))
+
+
+VARIANTS = {
+    "as listed": lambda p: p,
+    "double spaces": lambda p: p.replace(" ", "  "),
+    "non-breaking spaces": lambda p: p.replace(" ", "\u00a0"),
+    "tabs": lambda p: p.replace(" ", "\t"),
+    "zero-width characters": zero_width,
+    "full-width letters": full_width,
+    "capitals": str.upper,
+    "inside a sentence": lambda p: f"honestly  {p}\u200d tonight",
+}
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=str)
+def test_every_crisis_phrase_matches_in_every_spelling(variant):
+    spell = VARIANTS[variant]
+    missed = [p for p in CRISIS_PHRASES if level(spell(p)) is not Level.CRISIS]
+    assert not missed, f"{len(missed)} phrases missed with {variant}: {missed[:10]}"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["k i l l myself", "su1c1de", "i want to d!e", "kill myselfffff",
+     "i waaant to dieeee", "K.I.L.L. MYSELF", "un-alive myself", "ｋｍｓ"],
+)  # fmt: skip
+def test_letter_substitutions_and_stretching_are_folded(text):
+    assert level(text) is Level.CRISIS
+
+
+def test_an_idiom_keeps_the_classifier_from_raising_an_alarm():
+    # "cut myself shaving" reads like self-harm to a bag of n-grams.
+    assert default_screen().screen("i cut myself shaving").level is None

@@ -1,0 +1,135 @@
+"""What every patient channel (REST, socket.io, SMS) does around Rasa: wait a
+bounded time for the bot's reply, and when none comes (the action server is
+down, slow or failing), send a safe reply and store the handoff a crisis or
+concern needs, from this process, with no action server.
+
+The screen runs here first (it is in-process and takes about a millisecond):
+a crisis or a possible risk waits at most ``BOT_CRISIS_REPLY_WAIT_S`` (3 s)
+for the bot before 988 and 911 go out; any other message waits
+``BOT_REPLY_WAIT_S`` (30 s) before the clinic's phone number does. The
+handoff has the id the action server would give it (``handoff_id_for`` the
+message id), so a message handled by both still makes one handoff; the
+database gets at most 2 seconds before the handoff is spooled instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from rasa.core.channels.channel import UserMessage
+
+from bot.answers import emergency_text, unavailable_text
+from bot.handoffs import HandoffQueue, handoff_id_for
+from bot.safety import Level, ScreenResult, default_screen
+
+logger = logging.getLogger(__name__)
+
+URGENT = (Level.CRISIS, Level.POSSIBLE)
+
+
+def crisis_wait_s() -> float:
+    return float(os.environ.get("BOT_CRISIS_REPLY_WAIT_S", "3"))
+
+
+def reply_wait_s() -> float:
+    return float(os.environ.get("BOT_REPLY_WAIT_S", "30"))
+
+
+def screen(text: str) -> ScreenResult:
+    try:
+        return default_screen().screen(text)
+    except Exception:
+        # Never lose the message over the screen: the action re-screens.
+        logger.exception("the safety screen failed in the channel")
+        return ScreenResult(None)
+
+
+async def store_first(
+    sender_id: str, channel: str, text: str, message_id: str, result: ScreenResult
+) -> None:
+    """Store the handoff the screen calls for before any other work, at the
+    level the action server would give it (the same id: one handoff)."""
+    if result.handoff_level is None:
+        return
+    queue = HandoffQueue()
+    handoff = queue.new(
+        sender_id, channel, result.handoff_level, text,
+        handoff_id_for(sender_id, message_id),
+    )  # fmt: skip
+    try:
+        stored = await queue.store_promptly(handoff)
+        logger.info("%s handoff %s stored by the %s channel", stored.level,
+                    stored.id, channel)  # fmt: skip
+    except Exception:
+        logger.exception("a %s handoff could not be stored or spooled", handoff.level)
+
+
+async def safe_reply(
+    sender_id: str, channel: str, text: str, message_id: str, result: ScreenResult
+) -> str:
+    """The reply when the bot gave none, after storing any handoff it needs.
+
+    Without the action server nobody can hold the direct safety question
+    open, so a possible risk is handed off as a crisis and gets 988 and 911.
+    """
+    if result.level is not None:
+        level = "crisis" if result.level in URGENT else "concern"
+        queue = HandoffQueue()
+        handoff = queue.new(
+            sender_id, channel, level, text, handoff_id_for(sender_id, message_id)
+        )
+        try:
+            stored = await queue.store_promptly(handoff)
+            logger.warning(
+                "%s handoff %s stored by the %s channel (no reply from the bot)",
+                level,
+                stored.id,
+                channel,
+            )
+        except Exception:
+            logger.exception("a %s handoff could not be stored or spooled", level)
+    if result.level in URGENT:
+        return emergency_text(spanish=result.spanish)
+    try:
+        return unavailable_text()
+    except Exception:  # not even the clinic file: still a safe answer
+        logger.exception("the clinic's details could not be read")
+        return emergency_text()
+
+
+async def process(
+    on_new_message: Callable[[UserMessage], Awaitable[Any]],
+    message: UserMessage,
+    replied: Callable[[], bool],
+) -> str | None:
+    """Hand the message to Rasa; the safe reply's text if the bot did not
+    reply in time (Rasa goes on in the background: nothing is lost from the
+    conversation), else None."""
+    result = screen(message.text or "")
+    wait = crisis_wait_s() if result.level in URGENT else reply_wait_s()
+    handling = asyncio.ensure_future(on_new_message(message))
+    try:
+        await asyncio.wait_for(asyncio.shield(handling), wait)
+    except asyncio.TimeoutError:
+        logger.error(
+            "no reply from the bot within %.0f s on the %s channel",
+            wait,
+            message.input_channel,
+        )
+    except Exception:
+        # Never the message text: only that processing failed.
+        logger.exception("processing a %s message failed", message.input_channel)
+    if replied():
+        return None
+    logger.error("no reply was produced for a %s message", message.input_channel)
+    return await safe_reply(
+        message.sender_id,
+        message.input_channel or "unknown",
+        message.text or "",
+        message.message_id,
+        result,
+    )

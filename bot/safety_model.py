@@ -1,0 +1,266 @@
+"""The safety screen's learned layer: a small text classifier beside the phrases.
+
+Phrase lists are precise on the wording they know; patients find other words.
+This classifier (character and word n-grams, TF-IDF, logistic regression) is
+trained on category-balanced crisis, concern and ordinary messages, and scores
+every message in well under a millisecond. ``bot.safety`` combines its scores
+with the phrases (thresholds in ``data/safety/classifier.yml``).
+
+Training data, all reviewed files under ``data/``:
+
+- ``data/safety/training/{crisis,concern,ordinary}.yml``: messages by
+  warning-sign category and persona, ordinary ones full of the words a skin
+  patient uses ("bleeding lips", "this acne is killing me");
+- ``data/nlu/*.yml``: the NLU examples, as crisis (intent ``crisis``), concern
+  (``mental_health_concern``) or ordinary (every other intent).
+
+It takes a few seconds to train, so it is not part of the Rasa model: the
+first process that needs it trains it and keeps it in
+``var/safety/classifier-<fingerprint>.joblib``; later ones load that file.
+Editing the training data needs a restart, never a Rasa retraining.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import hashlib
+import logging
+import os
+import re
+import sys
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+
+import yaml
+
+from bot import settings
+from bot.safety_text import canonical
+
+logger = logging.getLogger(__name__)
+
+LABELS = ("crisis", "concern", "ordinary")
+SAFETY_DIR = settings.DATA_DIR / "safety"
+TRAINING_DIR = SAFETY_DIR / "training"
+THRESHOLDS_FILE = SAFETY_DIR / "classifier.yml"
+NLU_DIR = settings.DATA_DIR / "nlu"
+CACHE_DIR = settings.VAR_DIR / "safety"
+NLU_LABELS = {"crisis": "crisis", "mental_health_concern": "concern"}
+# A Rasa training example: "- text with [an entity](facet) in it".
+_ENTITY = re.compile(r"\[([^\]]+)\]\([^)]*\)|\[([^\]]+)\]\{[^}]*\}")
+# This module's own code shapes the model too.
+_CODE_FILES = (Path(__file__), Path(__file__).with_name("safety_text.py"))
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Reviewed cut-offs on the classifier's probabilities."""
+
+    crisis: float  # at or above: the crisis reply
+    possible: float  # at or above (crisis score): the direct safety question
+    concern: float  # at or above (concern score): a mood concern
+    confirm_intent_model: float  # DIET's crisis intent needs this crisis score
+
+    @classmethod
+    def from_file(cls, path: Path = THRESHOLDS_FILE) -> Thresholds:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))["thresholds"]
+        return cls(**{name: float(raw[name]) for name in cls.__dataclass_fields__})
+
+
+def _rasa_examples(path: Path) -> list[tuple[str, str]]:
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    found = []
+    for block in raw.get("nlu") or []:
+        intent = block.get("intent")
+        if not intent or not isinstance(block.get("examples"), str):
+            continue
+        label = NLU_LABELS.get(intent, "ordinary")
+        for line in block["examples"].splitlines():
+            line = line.strip()
+            if line.startswith("- "):
+                text = _ENTITY.sub(lambda m: m.group(1) or m.group(2), line[2:])
+                found.append((text.strip(), label))
+    return found
+
+
+def training_files(
+    training_dir: Path = TRAINING_DIR, nlu_dir: Path = NLU_DIR
+) -> list[Path]:
+    return sorted(training_dir.glob("*.yml")) + sorted(nlu_dir.glob("*.yml"))
+
+
+def training_examples(
+    training_dir: Path = TRAINING_DIR, nlu_dir: Path = NLU_DIR
+) -> list[tuple[str, str]]:
+    """(text, label) pairs from the reviewed training files and the NLU data."""
+    examples: list[tuple[str, str]] = []
+    for path in sorted(training_dir.glob("*.yml")):
+        label = path.stem
+        if label not in LABELS:
+            raise ValueError(f"{path}: the file name must be one of {LABELS}")
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for item in raw.get("examples") or []:
+            examples.append((str(item["text"]), label))
+    for path in sorted(nlu_dir.glob("*.yml")):
+        examples += _rasa_examples(path)
+    # One label per text: a repeat keeps the more urgent one.
+    chosen: dict[str, str] = {}
+    for text, label in examples:
+        key = canonical(text)
+        if key and (
+            key not in chosen or LABELS.index(label) < LABELS.index(chosen[key])
+        ):
+            chosen[key] = label
+    return sorted(chosen.items())
+
+
+def build_pipeline():
+    """The untrained scikit-learn pipeline (imported lazily: it is heavy)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import FeatureUnion, Pipeline
+
+    features = FeatureUnion(
+        [
+            # Character n-grams inside words: misspellings, slang, Spanish.
+            ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5),
+                                      min_df=2, sublinear_tf=True)),
+            # Words and word pairs: "not wake", "better off", "a burden".
+            ("words", TfidfVectorizer(analyzer="word", ngram_range=(1, 2),
+                                      token_pattern=r"(?u)\b\w+\b",
+                                      sublinear_tf=True)),
+        ]
+    )  # fmt: skip
+    model = LogisticRegression(
+        C=20.0, class_weight="balanced", max_iter=3000, random_state=2026
+    )
+    return Pipeline([("features", features), ("model", model)])
+
+
+class _FastScorer:
+    """The fitted pipeline's arithmetic without scikit-learn's per-call
+    overhead (input checks, sparse matrices): n-grams, sublinear TF-IDF with
+    l2 norm per vectorizer, the linear model and a softmax. The same numbers
+    as ``predict_proba`` (a unit test compares them), ten times faster."""
+
+    def __init__(self, pipeline) -> None:
+        import numpy as np
+
+        self._np = np
+        union, model = pipeline.named_steps["features"], pipeline.named_steps["model"]
+        self._parts = []
+        offset = 0
+        for _, vectorizer in union.transformer_list:
+            vocabulary = vectorizer.vocabulary_
+            self._parts.append(
+                (vectorizer.build_analyzer(), vocabulary, vectorizer.idf_, offset)
+            )
+            offset += len(vocabulary)
+        self._coef = model.coef_.T.copy()  # (features, classes)
+        self._intercept = model.intercept_
+        if self._coef.shape[1] == 1:
+            raise ValueError("the safety classifier needs three classes")
+
+    def probabilities(self, text: str):
+        np = self._np
+        logits = self._intercept.copy()
+        for analyze, vocabulary, idf, offset in self._parts:
+            counts: dict[int, int] = {}
+            for gram in analyze(text):
+                index = vocabulary.get(gram)
+                if index is not None:
+                    counts[index] = counts.get(index, 0) + 1
+            if not counts:
+                continue
+            indices = np.fromiter(counts, dtype=np.int64, count=len(counts))
+            tf = np.log(np.fromiter(counts.values(), dtype=float)) + 1.0
+            weights = tf * idf[indices]
+            weights /= np.sqrt(weights @ weights)
+            logits = logits + weights @ self._coef[indices + offset]
+        logits = logits - logits.max()
+        exp = np.exp(logits)
+        return exp / exp.sum()
+
+
+class SafetyClassifier:
+    """Scores a message: the probability of each of crisis, concern, ordinary."""
+
+    def __init__(self, pipeline, thresholds: Thresholds) -> None:
+        self.pipeline = pipeline
+        self.thresholds = thresholds
+        self._classes = [str(c) for c in pipeline.classes_]
+        self._fast = _FastScorer(pipeline)
+
+    def scores(self, text: str) -> dict[str, float]:
+        probabilities = self._fast.probabilities(canonical(text))
+        pairs = zip(self._classes, probabilities, strict=True)
+        return {label: float(p) for label, p in pairs}
+
+
+def train(examples: list[tuple[str, str]]):
+    texts, labels = zip(*examples, strict=True)
+    return build_pipeline().fit(list(texts), list(labels))
+
+
+def fingerprint(files: list[Path] | None = None) -> str:
+    digest = hashlib.sha256()
+    digest.update(f"scikit-learn=={metadata.version('scikit-learn')}\n".encode())
+    for path in [*(files if files is not None else training_files()), *_CODE_FILES]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def cached_path(cache_dir: Path = CACHE_DIR) -> Path:
+    return cache_dir / f"classifier-{fingerprint()}.joblib"
+
+
+def trained_pipeline(cache_dir: Path = CACHE_DIR):
+    """The pipeline for today's training data: from the cache, or trained now."""
+    import joblib
+
+    target = cached_path(cache_dir)
+    if target.exists():
+        return joblib.load(target)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with open(cache_dir / ".training.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one process trains, the others wait
+        if target.exists():
+            return joblib.load(target)
+        examples = training_examples()
+        logger.info("training the safety classifier on %d examples", len(examples))
+        pipeline = train(examples)
+        with tempfile.NamedTemporaryFile(dir=cache_dir, delete=False) as partial:
+            joblib.dump(pipeline, partial)
+        os.chmod(partial.name, 0o600)
+        os.replace(partial.name, target)  # never a half-written model
+        for old in cache_dir.glob("classifier-*.joblib"):
+            if old != target:
+                old.unlink(missing_ok=True)
+        return pipeline
+
+
+@lru_cache(maxsize=1)
+def default_classifier() -> SafetyClassifier:
+    return SafetyClassifier(trained_pipeline(), Thresholds.from_file())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot.safety_model")
+    parser.add_argument("command", choices=["train", "path"])
+    args = parser.parse_args(argv)
+    if args.command == "train":
+        existed = cached_path().exists()
+        trained_pipeline()
+        state = "up to date" if existed else "trained"
+        where = cached_path().relative_to(settings.PROJECT_ROOT)
+        print(f"safety classifier {state}: {where}")
+    else:
+        print(cached_path())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""Text normalisation for the safety screen: however a message is spelled or
+spaced, the screen sees the same words.
+
+A crisis phrase must match whether it is typed with a double space, a tab, a
+non-breaking space, a zero-width character, full-width letters, accents, digits
+for letters ("su1c1de"), stretched letters ("dieeee") or letters spaced out
+("k i l l myself"). ``variants`` returns the few spellings of a message that
+the phrase matcher and the classifier look at; a phrase found in any of them
+counts.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Format characters (Unicode category Cf: zero-width space, joiners, the BOM,
+# soft hyphen, bidi marks) and other invisibles are removed outright.
+_INVISIBLE_EXTRA = {"\u034f", "\u115f", "\u1160", "\u3164", "\uffa0"}
+_APOSTROPHES = str.maketrans(
+    {"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u2032": "'", "`": "'", "´": "'"}
+)
+# "self-harm", "self_harm", "s/h" between letters -> a space.
+_JOINERS = re.compile(r"(?<=[^\W\d_])[-_/.](?=[^\W\d_])")
+# Digits and symbols people use for letters, folded only inside a word that
+# has letters on both sides of them ("k1ll", "su1c1de", "d!e", or "$uicide"),
+# never in "40mg" or "2x".
+_LEET = str.maketrans(
+    {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a",
+     "$": "s", "!": "i", "|": "l"}
+)  # fmt: skip
+_LEET_WORD = re.compile(r"\S*[a-z]\S*")
+_HAS_LEET = re.compile(r"[a-z][013457@$!|]+[a-z]|^[$@][a-z]")
+_STRETCHED = re.compile(r"([a-z])\1{2,}")
+# Three or more single letters separated by spaces: "k i l l", "s u i c i d e".
+_SPACED_LETTERS = re.compile(r"\b(?:[a-z] ){2,}[a-z]\b")
+_WHITESPACE = re.compile(r"\s+")
+
+
+def _strip_invisible(text: str) -> str:
+    return "".join(
+        " " if char in "\t\n\r\v\f" else char
+        for char in text
+        if unicodedata.category(char) != "Cf" and char not in _INVISIBLE_EXTRA
+    )
+
+
+def _fold_accents(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def normalise(text: str) -> str:
+    """Lowercase, NFKC, no invisibles or accents, one space between words."""
+    text = unicodedata.normalize("NFKC", text or "")
+    text = _strip_invisible(text).translate(_APOSTROPHES)
+    text = _fold_accents(text).lower()
+    text = _JOINERS.sub(" ", text)
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+def _fold_leet(text: str) -> str:
+    def fold(match: re.Match[str]) -> str:
+        word = match.group(0)
+        return word.translate(_LEET) if _HAS_LEET.search(word) else word
+
+    return _LEET_WORD.sub(fold, text)
+
+
+def _join_spaced_letters(text: str) -> str:
+    return _SPACED_LETTERS.sub(lambda m: m.group(0).replace(" ", ""), text)
+
+
+def variants(text: str) -> list[str]:
+    """The normalised text first, then its other spellings, without repeats."""
+    base = normalise(text)
+    folded = _join_spaced_letters(_fold_leet(base))
+    candidates = [
+        base,
+        folded,
+        _STRETCHED.sub(r"\1\1", folded),  # "killlll" -> "kill"
+        _STRETCHED.sub(r"\1", folded),  # "dieeee" -> "die"
+    ]
+    return list(dict.fromkeys(c for c in candidates if c))
+
+
+def canonical(text: str) -> str:
+    """One spelling of a message, for the classifier: the most folded variant
+    that keeps doubled letters ("kill", not "kil")."""
+    base = normalise(text)
+    return _STRETCHED.sub(r"\1\1", _join_spaced_letters(_fold_leet(base)))
+
+
+_QUESTION = re.compile(
+    r"\?|^(can|could|does|do|did|is|are|will|would|should|what|how|why|when|which"
+    r"|who|any|has|have|was|were)\b|\b(is it true|i heard|i read|wondering|wonder if"
+    r"|curious)\b"
+)
+# Reading, hearing or writing about something is not telling us about oneself.
+_REPORTED = re.compile(
+    r"\bi(?:'ve| have)? (?:read|heard|saw|seen|was told)\b"
+    r"|\bi(?:'m| am|m)? (?:writing|researching|studying|reading)\b"
+    r"|\bfor (?:my|a) (?:\w+ )?(?:class|course|report|paper|project|essay)\b"
+)
+_FIRST_PERSON = re.compile(r"\b(i|i'm|im|i've|ive|i'd|id|i'll|my|myself|mine|me)\b")
+_ASKING_ABOUT_ME = re.compile(
+    r"\b(make|makes|made|cause|causes|give|gives|get|turn|turns) me\b|\bshould i\b"
+    r"|\bdo i need\b|\bcan i\b|\bwill i\b"
+)
+
+
+def is_question(text: str) -> bool:
+    return bool(_QUESTION.search(normalise(text)))
+
+
+def tells_about_oneself(text: str) -> bool:
+    """Whether the writer speaks of themself, beyond asking what a medicine may
+    do to them ("does it make me..." and "I read that..." do not count)."""
+    text = _ASKING_ABOUT_ME.sub(" ", _REPORTED.sub(" ", normalise(text)))
+    return bool(_FIRST_PERSON.search(text))
+
+
+_SPANISH = frozenset(
+    {
+        "que", "quiero", "mi", "estoy", "ya", "yo", "tengo", "para",
+        "por", "pero", "con", "muy", "esta", "esto", "eso", "vida", "morir",
+        "nada", "todo", "todos", "siento", "hacer", "puedo", "soy", "hija",
+        "hijo", "mama", "ayuda", "porque", "cuando", "donde", "como", "mas",
+        "tambien", "hoy", "noche", "el", "la", "los", "las", "de", "del", "es",
+    }
+)  # fmt: skip
+_ENGLISH = frozenset(
+    {
+        "i", "the", "to", "and", "is", "it", "my", "you", "of", "a", "in",
+        "that", "have", "on", "for", "this", "with", "be", "am", "what", "how",
+        "can", "do", "does", "want", "im", "so", "just", "about",
+    }
+)  # fmt: skip
+
+
+def looks_spanish(text: str) -> bool:
+    """A rough guess, enough to offer 988's Spanish line: more Spanish function
+    words than English ones, and at least two."""
+    words = re.findall(r"[a-z]+", normalise(text))
+    spanish = sum(w in _SPANISH for w in words)
+    english = sum(w in _ENGLISH for w in words)
+    return spanish >= 2 and spanish > english
+
+
+# Answers to the direct safety question. Anything unsure ("maybe", "idk",
+# "sometimes", "no but...") counts as yes: the care team would rather call.
+_YES = re.compile(
+    r"^(yes|y|yeah|yea|ya|yah|yep|yup|ye|yess+|si|sip|claro|i am|i do|i have|true"
+    r"|maybe|kind of|kinda|sort of|sorta|sometimes|a little|a bit|idk|i don't know"
+    r"|i dont know|not sure|i'm not sure|im not sure|i guess|probably|honestly"
+    r"|tal vez|a veces|no se|no lo se)\b"
+)
+_NO = re.compile(
+    r"^(no|n|nope|nah|naw|no way|not at all|never|not really|i'm not|im not"
+    r"|i am not|no i'm not|no im not|no i am not|no thanks|no thank you|i'm ok"
+    r"|im ok|i'm okay|i'm fine|im fine|i'm safe|im safe|para nada|estoy bien)"
+    r"[\s.!,]*(i'm|im|i am)?[\s.!,]*(not|fine|ok|okay|safe|good)?[\s.!,]*$"
+)
+
+
+def answer_to_question(text: str) -> str | None:
+    """ "yes", "no", or None (not an answer) for a reply to the safety question."""
+    text = normalise(text).strip(" .!?,")
+    if not text:
+        return None
+    if _YES.match(text):
+        return "yes"
+    if _NO.match(text) and " but " not in f" {text} ":
+        return "no"
+    return None
