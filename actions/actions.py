@@ -37,6 +37,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from bot.answers import (
     Answers,
     Reply,
+    ReviewedFiles,
     emergency_text,
     is_staff,
     staff_line,
@@ -63,6 +64,18 @@ def answers() -> Answers:
     if _answers is None:
         _answers = Answers()
     return _answers
+
+
+_safety_answers: Answers | None = None
+
+
+def safety_answers() -> Answers:
+    """The safety replies, from the reviewed files: never waiting on the
+    database (see ``bot.answers.ReviewedFiles``)."""
+    global _safety_answers
+    if _safety_answers is None:
+        _safety_answers = Answers(ReviewedFiles())
+    return _safety_answers
 
 
 def handoff_queue() -> HandoffQueue:
@@ -136,18 +149,20 @@ async def respond(
     build: Callable[[Answers, str | None], list[Reply]],
     crisis: bool = False,
     remind: bool = False,
+    safety: bool = False,
 ) -> list[EventType]:
     """Send the replies ``build`` makes, with the welcome and crisis reminder;
     in rasa shell (staff only), end with a staff line saying what answered.
 
     ``crisis``: this is the crisis reply (nothing before it); ``remind``: end
-    with the 911/988 reminder even if the conversation had no crisis yet."""
+    with the 911/988 reminder even if the conversation had no crisis yet;
+    ``safety``: a safety reply, composed from the reviewed files."""
     channel = input_channel(tracker)
     first = not tracker.get_slot("welcomed")
     after_crisis = (bool(tracker.get_slot("crisis_active")) or remind) and not crisis
 
     def compose() -> list[Reply]:
-        bot = answers()
+        bot = safety_answers() if safety or crisis else answers()
         replies = build(bot, channel)
         if first and not crisis:
             replies = [bot.for_trigger("session_start", channel), *replies]
@@ -228,15 +243,21 @@ async def escalate(handoff_id: str, tracker: Tracker, answer: str) -> None:
     alert_worker().wake()
 
 
-async def record_answer(handoff_id: str, answer: str) -> None:
-    try:
-        await asyncio.wait_for(
-            asyncio.to_thread(handoff_queue().question_answered, handoff_id, answer),
-            2.0,
-        )
-    except Exception:
-        logger.exception("the safety answer of handoff %s was not recorded",
-                         handoff_id)  # fmt: skip
+_background: set[asyncio.Task] = set()
+
+
+def in_background(call: Callable[..., Any], *args: Any) -> None:
+    """Run a database write off the reply's path; a failure is logged."""
+
+    async def run() -> None:
+        try:
+            await asyncio.to_thread(call, *args)
+        except Exception:
+            logger.exception("a background safety record failed")
+
+    task = asyncio.ensure_future(run())
+    _background.add(task)  # keep a reference until it is done
+    task.add_done_callback(_background.discard)
 
 
 def crisis_reply(spanish: bool) -> Callable[[Answers, str | None], list[Reply]]:
@@ -258,7 +279,7 @@ async def handle_crisis(
     else:
         await store_handoff(new_handoff(tracker, "crisis"))
     events = await respond(
-        dispatcher, tracker, crisis_reply(result.spanish), crisis=True
+        dispatcher, tracker, crisis_reply(result.spanish), crisis=True, safety=True
     )
     return [
         *events,
@@ -274,13 +295,9 @@ async def ask_safety_question(
     """A possible risk: a concern handoff first, then the direct question
     (with 988), after the mood facts when the patient asked about them."""
     handoff = await store_handoff(new_handoff(tracker, "concern"))
-    try:
-        await asyncio.wait_for(
-            asyncio.to_thread(handoff_queue().question_asked, handoff), 2.0
-        )
-    except Exception:
-        logger.exception("the safety question of handoff %s was not recorded",
-                         handoff.id)  # fmt: skip
+    # Recording the question (for the no-answer escalation) must not hold
+    # back the question itself.
+    in_background(handoff_queue().question_asked, handoff)
     lang = language(tracker, result)
     informational = result.informational or (
         lang == "en" and is_question(latest_text(tracker))
@@ -293,7 +310,7 @@ async def ask_safety_question(
             return [bot.for_intent("mental_health_concern", None, channel), question]
         return [question]
 
-    events = await respond(dispatcher, tracker, build)
+    events = await respond(dispatcher, tracker, build, safety=True)
     return [
         *events,
         SlotSet(SAFETY_QUESTION_SLOT, handoff.id),
@@ -323,7 +340,7 @@ async def handle_concern(
             return [bot.for_intent("mental_health_concern", None, channel), follow_up]
         return [bot.for_trigger("concern_disclosure", channel), follow_up]
 
-    events = await respond(dispatcher, tracker, build)
+    events = await respond(dispatcher, tracker, build, safety=True)
     return [*events, SlotSet("topic", "mood")]
 
 
@@ -345,7 +362,7 @@ async def answer_safety_question(
     if result.level is Level.CRISIS or answer == "yes":
         return await handle_crisis(dispatcher, tracker, result)
     if answer == "no":
-        await record_answer(handoff_id, "no")
+        in_background(handoff_queue().question_answered, handoff_id, "no")
         lang = language(tracker)
 
         def build(bot: Answers, channel: str | None) -> list[Reply]:
@@ -354,7 +371,7 @@ async def answer_safety_question(
                 return [thanks]
             return [thanks, bot.for_intent("mental_health_concern", None, channel)]
 
-        events = await respond(dispatcher, tracker, build)
+        events = await respond(dispatcher, tracker, build, safety=True)
         return [*events, SlotSet(SAFETY_QUESTION_SLOT, None)]
     await escalate(handoff_id, tracker, "other")
     events = await otherwise()

@@ -67,6 +67,27 @@ def render(entry: Entry, channel: str | None, clinic: Clinic) -> str:
     return fill_placeholders(entry.sms if is_sms(channel) else entry.answer, clinic)
 
 
+class ReviewedFiles:
+    """The knowledge base as the reviewed files hold it, read once per process.
+
+    The safety replies (crisis, the safety question, the mood answers) come
+    from here, never from the database: a crisis reply must not wait on a
+    database that is down or hung. The files are what ``make kb`` loads, so
+    the texts are the same; a wording change reaches them at the next restart.
+    """
+
+    def __init__(self, directory=None) -> None:
+        self.directory = directory
+        self._entries: dict[tuple[str, str | None], Entry] | None = None
+
+    def find(self, topic: str, facet: str | None = None) -> Entry | None:
+        if self._entries is None:
+            self._entries = {
+                (e.topic, e.facet): e for e in read_knowledge(self.directory)
+            }
+        return self._entries.get((topic, facet))
+
+
 class Answers:
     """Picks and renders entries; one instance serves the action server."""
 

@@ -76,7 +76,7 @@ HANDOFF_LEVEL = {Level.CRISIS: "crisis", Level.POSSIBLE: "concern",
 class ScreenResult:
     level: Level | None
     phrases: tuple[str, ...] = ()
-    source: str | None = None  # "phrases" or "classifier"
+    source: str | None = None  # "phrases", "classifier", both, or "model"
     informational: bool = False  # a question about the medicine, not a disclosure
     spanish: bool = False
     scores: dict[str, float] = field(default_factory=dict)
@@ -89,6 +89,15 @@ class ScreenResult:
     @property
     def handoff_level(self) -> str | None:
         return HANDOFF_LEVEL[self.level] if self.level else None
+
+    def agrees_with_intent_model(self, thresholds) -> bool:
+        """Whether the safety classifier backs the intent classifier's
+        ``crisis`` strongly enough for the crisis reply."""
+        return (
+            self.confirms_intent_model(thresholds)
+            and thresholds is not None
+            and self.scores.get("crisis", 0.0) >= thresholds.agree
+        )
 
     def confirms_intent_model(self, thresholds) -> bool:
         """Whether the intent classifier's ``crisis`` may stand as a possible
@@ -261,23 +270,40 @@ class SafetyScreen:
         scores = self.classifier.scores(text) if self.classifier else {}
 
         def result(level: Level | None, source: str | None) -> ScreenResult:
-            matched = spans if source == "phrases" else ()
+            matched = spans if source and "phrases" in source else ()
             info = phrases.informational and source == "phrases"
             return ScreenResult(
                 level, matched, source, info, spanish, scores, phrases.idiom
             )
 
-        if level is Level.CRISIS:
-            return result(level, "phrases")
         # The classifier does not overrule a reviewed idiom ("I killed myself
         # laughing") or an informational question's reading.
         learned = bool(scores) and not phrases.idiom and not phrases.informational
         limits = self.classifier.thresholds if self.classifier else None
-        if learned and scores.get("crisis", 0.0) >= limits.crisis:
+        crisis = scores.get("crisis", 0.0)
+        if level is Level.CRISIS:
+            asked = (
+                learned
+                and is_question(text)
+                and not tells_about_oneself(text)
+                and crisis < limits.concern_risk
+                and scores.get("concern", 0.0) >= limits.informational
+            )
+            if asked:  # about the medicine, not the writer: facts and the question
+                return ScreenResult(
+                    Level.POSSIBLE, spans, "phrases+classifier", True, spanish,
+                    scores, phrases.idiom,
+                )  # fmt: skip
+            return result(level, "phrases")
+        if learned and crisis >= limits.crisis:
             return result(Level.CRISIS, "classifier")
+        if learned and level is Level.POSSIBLE and crisis >= limits.agree:
+            return result(Level.CRISIS, "phrases+classifier")
+        if level is Level.CONCERN and learned and crisis >= limits.concern_risk:
+            return result(Level.POSSIBLE, "phrases+classifier")
         if level is not None:
             return result(level, "phrases")
-        if learned and scores.get("crisis", 0.0) >= limits.possible:
+        if learned and crisis >= limits.possible:
             return result(Level.POSSIBLE, "classifier")
         if learned and scores.get("concern", 0.0) >= limits.concern:
             return result(Level.CONCERN, "classifier")

@@ -88,9 +88,12 @@ class SafetyScreenClassifier(GraphComponent, IntentClassifier):
                 # The intent classifier alone never raises a crisis.
                 self._demote(message, crisis)
                 return
+            # Two models agree: the crisis reply; else the direct question.
+            agreed = result.agrees_with_intent_model(limits)
             result = ScreenResult(
-                Level.POSSIBLE, source="model", spanish=result.spanish,
-                scores=result.scores,
+                Level.CRISIS if agreed else Level.POSSIBLE,
+                source="model+classifier" if agreed else "model",
+                spanish=result.spanish, scores=result.scores,
             )  # fmt: skip
         if result.level is None:
             return

@@ -63,6 +63,9 @@ class Thresholds:
     possible: float  # at or above (crisis score): the direct safety question
     concern: float  # at or above (concern score): a mood concern
     confirm_intent_model: float  # DIET's crisis intent needs this crisis score
+    agree: float  # a possible-risk signal with this crisis score: a crisis
+    concern_risk: float  # a concern with this crisis score: the question
+    informational: float  # concern score that makes a crisis word a question
 
     @classmethod
     def from_file(cls, path: Path = THRESHOLDS_FILE) -> Thresholds:

@@ -105,7 +105,11 @@ _REPORTED = re.compile(
 _FIRST_PERSON = re.compile(r"\b(i|i'm|im|i've|ive|i'd|id|i'll|my|myself|mine|me)\b")
 _ASKING_ABOUT_ME = re.compile(
     r"\b(make|makes|made|cause|causes|give|gives|get|turn|turns) me\b|\bshould i\b"
-    r"|\bdo i need\b|\bcan i\b|\bwill i\b"
+    r"|\bdo i need\b|\bcan i\b|\bwill i\b|\bi(?:'m| am|m)? (?:a bit |kind of |kinda "
+    r"|so |really |just )?(?:worried|nervous|scared|afraid|concerned|curious"
+    r"|wondering)\b|\bi (?:want|wanted|need) to know\b|\bi was wondering\b"
+    r"|\bmy (?:mom|dad|mother|father|parents|doctor|derm|friend|friends) (?:said|says"
+    r"|told|read|heard|is worried|are worried)\b"
 )
 
 

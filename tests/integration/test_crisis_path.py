@@ -338,3 +338,37 @@ def test_a_crisis_by_sms_with_the_database_down_is_answered_and_spooled(bot):
         bot.postgres.come_back()
     (handoff,) = bot.wait_for(lambda: handoffs_of(bot, sender_id))  # replayed
     assert (handoff.level, handoff.channel) == ("crisis", "sms")
+
+
+def test_a_hung_database_delays_the_crisis_reply_by_at_most_two_seconds(bot):
+    from sqlalchemy import create_engine, text
+
+    first, second = (f"test-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    _, usual = timed(lambda: bot.texts(first, "i want to kill myself"))
+    locker = create_engine(bot.database_url, future=True)
+    with locker.connect() as connection:  # every handoff write now waits
+        connection.execute(text("LOCK TABLE handoffs IN ACCESS EXCLUSIVE MODE"))
+        texts, took = timed(lambda: bot.texts(second, "i want to kill myself"))
+        assert texts == [bot.web_text("crisis")]
+        assert took < usual + 2.0 + 1.0  # the 2-second bound, and some slack
+        assert second in (bot.work / "spool.jsonl").read_text()
+        connection.rollback()
+    locker.dispose()
+    (handoff,) = bot.wait_for(lambda: handoffs_of(bot, second))
+    assert handoff.level == "crisis"
+
+
+def test_the_direct_question_by_sms_is_numbered_and_1_means_yes(bot):
+    number = f"+1402555{uuid.uuid4().int % 10_000:04d}"
+    assert bot.text_message(number, "what happens if you overdose on accutane").ok
+    asked = " ".join(bot.wait_for(lambda: bot.twilio.to(number)))
+    assert "ending your life or hurting yourself" in asked
+    assert "Reply 1 for Yes" in asked and "2 for No" in asked and "988" in asked
+    sender_id = bot.sms_sender_id(number)
+    (handoff,) = handoffs_of(bot, sender_id)
+    assert handoff.level == "concern"
+    sent = len(bot.twilio.to(number))
+    assert bot.text_message(number, "1").ok
+    reply = bot.wait_for(lambda: bot.twilio.to(number)[sent:])
+    assert reply[0] == bot.sms_text("crisis")
+    assert bot.handoffs.get(handoff.id).level == "crisis"

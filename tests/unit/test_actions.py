@@ -24,9 +24,9 @@ def action_server_database(bot_database, engine, tmp_path, monkeypatch):
     monkeypatch.setenv("BOT_HANDOFF_SPOOL", str(tmp_path / "spool.jsonl"))
     monkeypatch.setenv("HANDOFF_WEBHOOK_URL", "")
     load_knowledge(engine)
-    actions._answers = actions._handoffs = None
+    actions._answers = actions._handoffs = actions._safety_answers = None
     yield KnowledgeBase(engine)
-    actions._answers = actions._handoffs = None
+    actions._answers = actions._handoffs = actions._safety_answers = None
 
 
 def make_tracker(
@@ -450,7 +450,7 @@ def test_with_the_database_down_answers_come_from_the_reviewed_files(
 def test_with_no_content_at_all_a_crisis_still_gets_911_and_988(monkeypatch, tmp_path):
     monkeypatch.setenv("BOT_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
     monkeypatch.setattr("bot.settings.KNOWLEDGE_DIR", tmp_path / "no-such-dir")
-    actions._answers = None
+    actions._answers = actions._safety_answers = None
     messages, _ = run(actions.ActionHandleCrisis(), make_tracker("crisis"))
     assert texts(messages) == [emergency_text()]
     messages, _ = run(actions.ActionAnswerTopic(), make_tracker("ask_waxing"))

@@ -1,0 +1,104 @@
+"""How the screen combines the reviewed phrases with the classifier's scores.
+
+The phrases and the spaCy pipeline are the real ones; the classifier is
+replaced by one that returns fixed scores, so each rule of the decision is
+checked on purpose (the real classifier is measured by bench/safety_classifier.py
+and checked end to end by the other tests).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.safety import Level, SafetyScreen
+from bot.safety_model import Thresholds
+
+LIMITS = Thresholds.from_file()
+
+
+class FixedScores:
+    thresholds = LIMITS
+
+    def __init__(self, crisis: float = 0.0, concern: float = 0.0) -> None:
+        self._scores = {
+            "crisis": crisis,
+            "concern": concern,
+            "ordinary": 1 - crisis - concern,
+        }
+
+    def scores(self, text: str) -> dict[str, float]:
+        return dict(self._scores)
+
+
+@pytest.fixture(scope="module")
+def screen_with():
+    base = SafetyScreen.from_files()
+
+    def build(crisis: float = 0.0, concern: float = 0.0) -> SafetyScreen:
+        base.classifier = FixedScores(crisis, concern)
+        return base
+
+    return build
+
+
+def outcome(screen: SafetyScreen, text: str):
+    result = screen.screen(text)
+    return result.level, result.informational
+
+
+def test_a_crisis_phrase_is_a_crisis_whatever_the_classifier_says(screen_with):
+    assert outcome(screen_with(crisis=0.0), "i want to kill myself") == (
+        Level.CRISIS,
+        False,
+    )
+
+
+def test_a_high_crisis_score_alone_is_a_crisis(screen_with):
+    screen = screen_with(crisis=LIMITS.crisis)
+    assert outcome(screen, "everything feels pointless and heavy") == (
+        Level.CRISIS,
+        False,
+    )
+
+
+def test_an_unsure_crisis_score_alone_gets_the_direct_question(screen_with):
+    screen = screen_with(crisis=LIMITS.possible)
+    assert screen.screen("can i get my eyebrows waxed").level is Level.POSSIBLE
+    below = screen_with(crisis=LIMITS.possible - 0.01)
+    assert below.screen("can i get my eyebrows waxed").level is None
+
+
+def test_a_passive_wish_gets_the_question_unless_the_classifier_agrees(screen_with):
+    text = "wish i could sleep forever"
+    assert screen_with(crisis=0.1).screen(text).level is Level.POSSIBLE
+    assert screen_with(crisis=LIMITS.agree).screen(text).level is Level.CRISIS
+
+
+def test_a_concern_with_a_risk_signal_gets_the_question(screen_with):
+    text = "i feel depressed on accutane"
+    assert screen_with(crisis=0.05, concern=0.9).screen(text).level is Level.CONCERN
+    risky = screen_with(crisis=LIMITS.concern_risk, concern=0.6)
+    assert risky.screen(text).level is Level.POSSIBLE
+
+
+def test_a_question_about_the_medicine_read_as_a_mood_question_is_informational(
+    screen_with,
+):
+    text = "how often do teens feel suicidal on this drug?"  # no informational phrase
+    calm = screen_with(crisis=0.05, concern=LIMITS.informational)
+    assert outcome(calm, text) == (Level.POSSIBLE, True)
+    # The same words, but the classifier reads risk: a crisis.
+    assert outcome(screen_with(crisis=0.5, concern=0.4), text) == (Level.CRISIS, False)
+    # About the writer: always a crisis.
+    mine = "am i suicidal because of accutane? i think about it every night"
+    assert outcome(calm, mine)[0] is Level.CRISIS
+
+
+def test_an_idiom_keeps_every_score_from_raising_an_alarm(screen_with):
+    screen = screen_with(crisis=0.99)
+    assert screen.screen("i killed myself laughing").level is None
+
+
+def test_a_high_concern_score_alone_is_a_concern(screen_with):
+    screen = screen_with(concern=LIMITS.concern)
+    assert screen.screen("can i get my eyebrows waxed").level is Level.CONCERN
