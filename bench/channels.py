@@ -32,7 +32,6 @@ from pathlib import Path
 
 import requests
 import socketio
-from cryptography.fernet import Fernet
 from twilio.request_validator import RequestValidator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -41,7 +40,12 @@ from bot import model_cache, settings  # noqa: E402
 from bot.db import engine_for  # noqa: E402
 from bot.knowledge import load_knowledge  # noqa: E402
 from tests.conftest import FakeTwilio  # noqa: E402
-from tests.integration.conftest import SMS_WEBHOOK_URL, free_port  # noqa: E402
+from tests.integration.conftest import (  # noqa: E402
+    SMS_WEBHOOK_URL,
+    bot_files,
+    free_port,
+    sms_settings,
+)
 
 QUESTIONS = [
     "can I donate blood while on accutane?",
@@ -60,20 +64,12 @@ def start_bot(work: Path, twilio: FakeTwilio) -> tuple[subprocess.Popen, dict]:
     load_knowledge(engine_for(database_url))
     env = {
         **os.environ,
-        "BOT_DATABASE_URL": database_url,
-        "BOT_TRACKER_DB": str(work / "conversations.db"),
-        "BOT_HANDOFF_SPOOL": str(work / "spool.jsonl"),
+        **bot_files(work, database_url),
+        **sms_settings(twilio),
         "HANDOFF_WEBHOOK_URL": "",
         "RASA_PORT": str(free_port()),
         "ACTIONS_PORT": str(free_port()),
         "WEB_PORT": str(free_port()),
-        "TWILIO_ACCOUNT_SID": twilio.account_sid,
-        "TWILIO_AUTH_TOKEN": twilio.auth_token,
-        "TWILIO_FROM_NUMBER": twilio.from_number,
-        "TWILIO_API_BASE_URL": twilio.base_url,
-        "SMS_WEBHOOK_URL": SMS_WEBHOOK_URL,
-        "SMS_SENDER_KEY": uuid.uuid4().hex * 2,
-        "SMS_CONTACT_KEY": Fernet.generate_key().decode(),
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "bot.serve"],

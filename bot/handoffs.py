@@ -150,6 +150,17 @@ def _handoff(row: HandoffRow) -> Handoff:
     return Handoff(**fields)
 
 
+def _make_crisis(row: HandoffRow) -> bool:
+    """Escalate a row to crisis, with a new (urgent) alert: the concern's
+    alert said "mood concern". False if it was a crisis already."""
+    if row.level == "crisis":
+        return False
+    row.level = "crisis"
+    row.notified_at = row.next_notify_at = row.notify_error = None
+    row.notify_attempts = 0
+    return True
+
+
 def default_spool_path() -> Path:
     return Path(
         os.environ.get("BOT_HANDOFF_SPOOL", settings.VAR_DIR / "handoff-spool.jsonl")
@@ -233,34 +244,12 @@ class HandoffQueue(TableStore):
     def escalate(self, handoff: Handoff) -> Handoff:
         """Make a stored (or spooled) concern a crisis and alert staff again.
 
-        ``handoff`` carries the id of the concern and the crisis level; when
-        the database is down, it is spooled, and the replay escalates the row.
+        ``handoff`` carries the id of the concern; stored as a crisis, it
+        escalates the existing row (``_insert``), or becomes the row if the
+        concern never arrived; when the database is down it is spooled, and
+        the replay escalates the row.
         """
-        escalated = Handoff(**{**asdict(handoff), "level": "crisis", "spooled": False})
-        try:
-            if not self._escalate_row(escalated.id):
-                self._insert([escalated])  # the concern itself never arrived
-        except SQLAlchemyError as error:
-            logger.error(
-                "handoff %s could not be escalated in the database (%s); spooled",
-                escalated.id,
-                error.__class__.__name__,
-            )
-            return self.spool_only(escalated)
-        return escalated
-
-    def _escalate_row(self, handoff_id: str) -> bool:
-        """Set a row's level to crisis (alerting anew); False if no such row."""
-        with self._session() as session, session.begin():
-            row = session.get(HandoffRow, handoff_id)
-            if row is None:
-                return False
-            if row.level != "crisis":
-                row.level = "crisis"
-                # A new, urgent alert: the concern's alert said "mood concern".
-                row.notified_at = row.next_notify_at = row.notify_error = None
-                row.notify_attempts = 0
-            return True
+        return self.store(Handoff(**{**asdict(handoff), "level": "crisis"}))
 
     def _insert(self, handoffs: list[Handoff]) -> None:
         """Insert the handoffs whose rows do not exist yet; a crisis record for
@@ -281,10 +270,8 @@ class HandoffQueue(TableStore):
                     fields.pop("spooled")
                     existing[handoff.id] = row = HandoffRow(**fields)
                     session.add(row)
-                elif handoff.level == "crisis" and row.level != "crisis":
-                    row.level = "crisis"
-                    row.notified_at = row.next_notify_at = row.notify_error = None
-                    row.notify_attempts = 0
+                elif handoff.level == "crisis":
+                    _make_crisis(row)
 
     @staticmethod
     def _line(handoff: Handoff) -> str:
@@ -504,10 +491,7 @@ class HandoffQueue(TableStore):
             ):
                 question.answer, question.answered_at = "none", moment
                 row = session.get(HandoffRow, question.handoff_id)
-                if row is not None and row.level != "crisis":
-                    row.level = "crisis"
-                    row.notified_at = row.next_notify_at = row.notify_error = None
-                    row.notify_attempts = 0
+                if row is not None and _make_crisis(row):
                     escalated.append(row.id)
         for handoff_id in escalated:
             logger.warning(

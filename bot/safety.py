@@ -38,9 +38,10 @@ from spacy.tokens import Doc
 
 from bot import settings
 from bot.safety_text import (
-    is_question,
+    asked_in_a_question,
     looks_spanish,
     normalise,
+    reports_on_it,
     tells_about_oneself,
     variants,
 )
@@ -252,7 +253,8 @@ class SafetyScreen:
         if disclosed:
             return verdict(Level.CRISIS, disclosed)
         if asked:
-            if tells_about_oneself(text) or not is_question(text):
+            asking = asked_in_a_question(text, asked) or reports_on_it(text)
+            if tells_about_oneself(text) or not asking:
                 return verdict(Level.CRISIS, asked)
             return verdict(Level.POSSIBLE, asked, info=True)
         if possible:
@@ -284,7 +286,7 @@ class SafetyScreen:
         if level is Level.CRISIS:
             asked = (
                 learned
-                and is_question(text)
+                and asked_in_a_question(text, spans)
                 and not tells_about_oneself(text)
                 and crisis < limits.concern_risk
                 and scores.get("concern", 0.0) >= limits.informational

@@ -117,6 +117,26 @@ def is_question(text: str) -> bool:
     return bool(_QUESTION.search(normalise(text)))
 
 
+def reports_on_it(text: str) -> bool:
+    """The writer reads, hears or writes about it ("I read...", "for my
+    class..."): an informational span then needs no question mark."""
+    return bool(_REPORTED.search(normalise(text)))
+
+
+_SENTENCE = re.compile(r"[^.!?\n]+[.!?]*")
+
+
+def asked_in_a_question(text: str, spans: tuple[str, ...] | list[str]) -> bool:
+    """Whether every one of ``spans`` stands in a sentence that is a question:
+    "suicidal thoughts. should i stop taking it?" tells, then asks."""
+    sentences = [s.strip() for s in _SENTENCE.findall(normalise(text))]
+    for span in spans:
+        holding = [s for s in sentences if normalise(span) in s]
+        if not holding or not all(_QUESTION.search(s) for s in holding):
+            return False
+    return True
+
+
 def tells_about_oneself(text: str) -> bool:
     """Whether the writer speaks of themself, beyond asking what a medicine may
     do to them ("does it make me..." and "I read that..." do not count)."""

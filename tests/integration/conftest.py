@@ -164,6 +164,28 @@ class RunningBot:
         return SenderIds(self.sms_env["SMS_SENDER_KEY"]).sender_id(number)
 
 
+def sms_settings(twilio) -> dict[str, str]:
+    """The SMS channel's settings, against the local stand-in for Twilio."""
+    return {
+        "TWILIO_ACCOUNT_SID": twilio.account_sid,
+        "TWILIO_AUTH_TOKEN": twilio.auth_token,
+        "TWILIO_FROM_NUMBER": twilio.from_number,
+        "TWILIO_API_BASE_URL": twilio.base_url,
+        "SMS_WEBHOOK_URL": SMS_WEBHOOK_URL,
+        "SMS_SENDER_KEY": uuid.uuid4().hex + uuid.uuid4().hex,
+        "SMS_CONTACT_KEY": Fernet.generate_key().decode(),
+    }
+
+
+def bot_files(work: Path, database_url: str) -> dict[str, str]:
+    """A bot's own database, conversation store and spool under ``work``."""
+    return {
+        "BOT_DATABASE_URL": database_url,
+        "BOT_TRACKER_DB": str(work / "conversations.db"),
+        "BOT_HANDOFF_SPOOL": str(work / "spool.jsonl"),
+    }
+
+
 @pytest.fixture(scope="session")
 def free_ports():
     """Hands out free local ports (for servers a test starts itself)."""
@@ -193,21 +215,11 @@ def bot(
     load_knowledge(engine_for(database_url))
     rasa_port, actions_port = free_port(), free_port()
     web_port = free_port()
-    sms_env = {
-        "TWILIO_ACCOUNT_SID": session_twilio_api.account_sid,
-        "TWILIO_AUTH_TOKEN": session_twilio_api.auth_token,
-        "TWILIO_FROM_NUMBER": session_twilio_api.from_number,
-        "TWILIO_API_BASE_URL": session_twilio_api.base_url,
-        "SMS_WEBHOOK_URL": SMS_WEBHOOK_URL,
-        "SMS_SENDER_KEY": uuid.uuid4().hex + uuid.uuid4().hex,
-        "SMS_CONTACT_KEY": Fernet.generate_key().decode(),
-    }
+    sms_env = sms_settings(session_twilio_api)
     env = {
         **sms_env,
         **os.environ,
-        "BOT_DATABASE_URL": database_url,
-        "BOT_TRACKER_DB": str(work / "conversations.db"),
-        "BOT_HANDOFF_SPOOL": str(work / "spool.jsonl"),
+        **bot_files(work, database_url),
         "HANDOFF_WEBHOOK_URL": session_webhook.url,
         "HANDOFF_RETRY_INTERVAL_S": "1",
         "HANDOFF_RETRY_BASE_S": "1",

@@ -16,14 +16,18 @@ from collections.abc import Iterator
 import pytest
 import requests
 import socketio
-from cryptography.fernet import Fernet
 
 from bot import model_cache, settings
 from bot.answers import emergency_text, unavailable_text
 from bot.db import engine_for
 from bot.knowledge import load_knowledge
 from bot.serve import child_env, rasa_command
-from tests.integration.conftest import SMS_WEBHOOK_URL, RunningBot, free_port
+from tests.integration.conftest import (
+    RunningBot,
+    bot_files,
+    free_port,
+    sms_settings,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -220,21 +224,11 @@ def stranded(tmp_path_factory, session_webhook, session_twilio_api):
     work = tmp_path_factory.mktemp("stranded")
     database_url = f"sqlite:///{work / 'bot.db'}"
     load_knowledge(engine_for(database_url))
-    sms_env = {
-        "TWILIO_ACCOUNT_SID": session_twilio_api.account_sid,
-        "TWILIO_AUTH_TOKEN": session_twilio_api.auth_token,
-        "TWILIO_FROM_NUMBER": session_twilio_api.from_number,
-        "TWILIO_API_BASE_URL": session_twilio_api.base_url,
-        "SMS_WEBHOOK_URL": SMS_WEBHOOK_URL,
-        "SMS_SENDER_KEY": uuid.uuid4().hex * 2,
-        "SMS_CONTACT_KEY": Fernet.generate_key().decode(),
-    }
+    sms_env = sms_settings(session_twilio_api)
     env = {
         **child_env(),
         **sms_env,
-        "BOT_DATABASE_URL": database_url,
-        "BOT_TRACKER_DB": str(work / "conversations.db"),
-        "BOT_HANDOFF_SPOOL": str(work / "spool.jsonl"),
+        **bot_files(work, database_url),
         "HANDOFF_WEBHOOK_URL": "",
         "RASA_PORT": str(free_port()),
         "ACTIONS_PORT": str(hung.port),

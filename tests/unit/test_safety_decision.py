@@ -102,3 +102,17 @@ def test_an_idiom_keeps_every_score_from_raising_an_alarm(screen_with):
 def test_a_high_concern_score_alone_is_a_concern(screen_with):
     screen = screen_with(concern=LIMITS.concern)
     assert screen.screen("can i get my eyebrows waxed").level is Level.CONCERN
+
+
+def test_crisis_words_told_then_a_question_asked_are_a_disclosure(screen_with):
+    calm = screen_with(crisis=0.05, concern=0.95)
+    told = "suicidal thoughts since week 3. should i stop taking it?"
+    assert outcome(calm, told) == (Level.CRISIS, False)
+
+
+def test_a_report_on_the_warning_needs_no_question_mark(screen_with):
+    text = "for my psych class i'm writing a report on the suicide warnings."
+    assert outcome(screen_with(crisis=0.05, concern=0.5), text) == (
+        Level.POSSIBLE,
+        True,
+    )
