@@ -260,6 +260,26 @@ def in_background(call: Callable[..., Any], *args: Any) -> None:
     task.add_done_callback(_background.discard)
 
 
+def record_question(handoff: Handoff) -> None:
+    """Record the asked question, so that silence escalates it in time. With
+    the database down nothing can time the answer: the handoff becomes a
+    crisis at once (spooled like any handoff), and staff call."""
+    queue = handoff_queue()
+    if not handoff.spooled:
+        try:
+            queue.question_asked(handoff)
+            return
+        except Exception as error:
+            logger.error(
+                "the safety question of handoff %s was not recorded (%s)",
+                handoff.id,
+                type(error).__name__,
+            )
+    escalated = queue.escalate(handoff)
+    logger.warning("handoff %s escalated to crisis: its answer cannot be timed",
+                   escalated.id)  # fmt: skip
+
+
 def crisis_reply(spanish: bool) -> Callable[[Answers, str | None], list[Reply]]:
     lang = "es" if spanish else "en"
     return lambda bot, channel: [bot.for_trigger("crisis", channel, lang)]
@@ -297,7 +317,7 @@ async def ask_safety_question(
     handoff = await store_handoff(new_handoff(tracker, "concern"))
     # Recording the question (for the no-answer escalation) must not hold
     # back the question itself.
-    in_background(handoff_queue().question_asked, handoff)
+    in_background(record_question, handoff)
     lang = language(tracker, result)
     informational = result.informational or (
         lang == "en" and is_question(latest_text(tracker))

@@ -300,6 +300,7 @@ def test_a_mood_disclosure_gets_the_labels_advice_support_and_a_follow_up(
 
 
 POSSIBLE = {"level": "possible", "source": "phrases"}
+QUESTION_TEXT = "Are you thinking about ending your life or hurting yourself?"
 
 
 def ask(engine, text="sometimes i wish i could just disappear", **kwargs):
@@ -455,3 +456,20 @@ def test_with_no_content_at_all_a_crisis_still_gets_911_and_988(monkeypatch, tmp
     assert texts(messages) == [emergency_text()]
     messages, _ = run(actions.ActionAnswerTopic(), make_tracker("ask_waxing"))
     assert load_clinic().phone in messages[0]["text"] and "911" in messages[0]["text"]
+
+
+def test_with_the_database_down_a_possible_risk_is_handed_off_as_a_crisis(
+    action_server_database, monkeypatch, tmp_path
+):
+    # Nothing could time the patient's answer: staff are to call at once.
+    monkeypatch.setenv("BOT_DATABASE_URL", "postgresql+psycopg2://nobody@127.0.0.1:1/x")
+    actions._handoffs = None
+    tracker = make_tracker(
+        "mental_health_concern", text="wish i could sleep forever",
+        slots=welcomed(), safety=POSSIBLE,
+    )  # fmt: skip
+    messages, _ = run(actions.ActionHandleConcern(), tracker)
+    assert QUESTION_TEXT in messages[0]["text"]  # the question still goes out
+    spool = HandoffQueue(spool=tmp_path / "spool.jsonl")
+    (spooled,) = spool.spooled()
+    assert spooled.level == "crisis"
