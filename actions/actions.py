@@ -22,6 +22,7 @@ import logging
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -133,7 +134,7 @@ def screen_of(tracker: Tracker) -> ScreenResult:
     """The screen's outcome for the latest message: from the NLU pipeline's
     parse data, or screened here (a ``/intent`` payload skips NLU)."""
     data = tracker.latest_message.get("safety")
-    if isinstance(data, dict) and data.get("level"):
+    if isinstance(data, dict):
         return ScreenResult.from_dict(data)
     return default_screen().screen(latest_text(tracker))
 
@@ -220,27 +221,13 @@ async def store_handoff(handoff: Handoff) -> Handoff:
 
 
 async def escalate(handoff_id: str, tracker: Tracker, answer: str) -> None:
-    """The safety question's answer was yes, or not an answer: a crisis now."""
-    base = new_handoff(tracker, "crisis")
-    handoff = Handoff(**{**base.__dict__, "id": handoff_id})
+    """The safety question's answer was yes, or not an answer: a crisis now.
 
-    def run() -> None:
-        queue = handoff_queue()
-        escalated = queue.escalate(handoff)
-        logger.warning("handoff %s escalated to crisis (%s)", escalated.id, answer)
-        try:
-            queue.question_answered(handoff_id, answer)
-        except Exception:
-            logger.exception("the safety answer of handoff %s was not recorded",
-                             handoff_id)  # fmt: skip
-
-    try:
-        await asyncio.wait_for(asyncio.to_thread(run), 2.0)
-    except Exception:
-        # Slow or down: spool the escalation (same id) so it is never lost.
-        logger.exception("handoff %s: escalation spooled", handoff_id)
-        await asyncio.to_thread(handoff_queue().spool_only, handoff)
-    alert_worker().wake()
+    A crisis record under the concern's id escalates its row (or is spooled,
+    and escalates it on replay), within the same 2-second bound."""
+    await store_handoff(replace(new_handoff(tracker, "crisis"), id=handoff_id))
+    logger.warning("handoff %s escalated to crisis (%s)", handoff_id, answer)
+    in_background(handoff_queue().question_answered, handoff_id, answer)
 
 
 _background: set[asyncio.Task] = set()

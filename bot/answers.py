@@ -96,7 +96,7 @@ class Answers:
     ) -> None:
         self.knowledge = knowledge or KnowledgeBase()
         self.topics = topics or topic_map()
-        self._from_files: dict[tuple[str, str | None], Entry] | None = None
+        self._files = ReviewedFiles()
 
     def find(self, topic: str, facet: str | None) -> Entry | None:
         """The entry from the database, or from the reviewed files if it is down."""
@@ -104,9 +104,7 @@ class Answers:
             return self.knowledge.find(topic, facet)
         except KnowledgeBaseUnavailable:
             logger.error("knowledge-base database unavailable: answering from files")
-            if self._from_files is None:
-                self._from_files = {(e.topic, e.facet): e for e in read_knowledge()}
-            return self._from_files.get((topic, facet))
+            return self._files.find(topic, facet)
 
     def menu_buttons(self) -> list[dict[str, str]]:
         """The main topics as buttons whose payload asks the topic's intent."""

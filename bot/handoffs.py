@@ -24,7 +24,7 @@ import json
 import logging
 import os
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from sqlalchemy import Column, DateTime, Integer, String, Text, select, update
@@ -221,7 +221,7 @@ class HandoffQueue(TableStore):
     def spool_only(self, handoff: Handoff) -> Handoff:
         """Fsync the handoff to the spool (the database is down or too slow)."""
         self._append_to_spool(handoff)
-        return Handoff(**{**asdict(handoff), "spooled": True})
+        return replace(handoff, spooled=True)
 
     async def store_promptly(self, handoff: Handoff, timeout_s: float = 2.0) -> Handoff:
         """Store the handoff, waiting at most ``timeout_s`` for the database.
@@ -249,7 +249,7 @@ class HandoffQueue(TableStore):
         concern never arrived; when the database is down it is spooled, and
         the replay escalates the row.
         """
-        return self.store(Handoff(**{**asdict(handoff), "level": "crisis"}))
+        return self.store(replace(handoff, level="crisis"))
 
     def _insert(self, handoffs: list[Handoff]) -> None:
         """Insert the handoffs whose rows do not exist yet; a crisis record for
@@ -338,7 +338,7 @@ class HandoffQueue(TableStore):
             handoffs, _ = self._read_spool(spool)
         latest: dict[str, Handoff] = {}
         for handoff in handoffs:  # an escalation follows its concern
-            latest[handoff.id] = Handoff(**{**asdict(handoff), "spooled": True})
+            latest[handoff.id] = replace(handoff, spooled=True)
         return list(latest.values())
 
     def mark_spooled_notified(self, handoff_id: str) -> None:
@@ -355,9 +355,7 @@ class HandoffQueue(TableStore):
             self._rewrite(
                 spool,
                 [
-                    Handoff(**{**asdict(h), "notified_at": moment})
-                    if h.id == handoff_id
-                    else h
+                    replace(h, notified_at=moment) if h.id == handoff_id else h
                     for h in handoffs
                 ],
             )

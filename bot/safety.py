@@ -118,6 +118,7 @@ class ScreenResult:
             "spanish": self.spanish,
             "phrases": list(self.phrases),
             "scores": {k: round(v, 3) for k, v in self.scores.items()},
+            "idiom": self.idiom,
         }
 
     @classmethod
@@ -130,11 +131,8 @@ class ScreenResult:
             bool(data.get("informational")),
             bool(data.get("spanish")),
             dict(data.get("scores") or {}),
+            bool(data.get("idiom")),
         )
-
-
-def normalise_text(text: str) -> str:
-    return normalise(text)
 
 
 def _set_norms(doc: Doc) -> Doc:
@@ -271,11 +269,12 @@ class SafetyScreen:
         spanish = looks_spanish(text)
         scores = self.classifier.scores(text) if self.classifier else {}
 
-        def result(level: Level | None, source: str | None) -> ScreenResult:
+        def result(
+            level: Level | None, source: str | None, informational: bool = False
+        ) -> ScreenResult:
             matched = spans if source and "phrases" in source else ()
-            info = phrases.informational and source == "phrases"
             return ScreenResult(
-                level, matched, source, info, spanish, scores, phrases.idiom
+                level, matched, source, informational, spanish, scores, phrases.idiom
             )
 
         # The classifier does not overrule a reviewed idiom ("I killed myself
@@ -292,10 +291,7 @@ class SafetyScreen:
                 and scores.get("concern", 0.0) >= limits.informational
             )
             if asked:  # about the medicine, not the writer: facts and the question
-                return ScreenResult(
-                    Level.POSSIBLE, spans, "phrases+classifier", True, spanish,
-                    scores, phrases.idiom,
-                )  # fmt: skip
+                return result(Level.POSSIBLE, "phrases+classifier", informational=True)
             return result(level, "phrases")
         if learned and crisis >= limits.crisis:
             return result(Level.CRISIS, "classifier")
@@ -304,7 +300,7 @@ class SafetyScreen:
         if level is Level.CONCERN and learned and crisis >= limits.concern_risk:
             return result(Level.POSSIBLE, "phrases+classifier")
         if level is not None:
-            return result(level, "phrases")
+            return result(level, "phrases", phrases.informational)
         if learned and crisis >= limits.possible:
             return result(Level.POSSIBLE, "classifier")
         if learned and scores.get("concern", 0.0) >= limits.concern:

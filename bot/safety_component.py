@@ -9,7 +9,9 @@ learned classifier, on the normalised text):
   1.0; the parse data's ``safety`` entry tells the concern action which it is
   (a possible risk gets the direct safety question);
 - a ``crisis`` prediction of the intent classifier that the screen does not
-  confirm becomes a possible risk: the patient is asked directly.
+  confirm becomes a possible risk: the patient is asked directly;
+- every message's verdict (a level or none) goes into the parse data, so the
+  actions screen again only messages that skipped NLU.
 
 Rules, not the ML policy, then decide what happens next. The phrase file and
 the classifier are read when the model is loaded: editing them needs a
@@ -87,6 +89,7 @@ class SafetyScreenClassifier(GraphComponent, IntentClassifier):
             if not result.confirms_intent_model(limits):
                 # The intent classifier alone never raises a crisis.
                 self._demote(message, crisis)
+                message.set(SAFETY_KEY, result.as_dict(), add_to_output=True)
                 return
             # Two models agree: the crisis reply; else the direct question.
             agreed = result.agrees_with_intent_model(limits)
@@ -95,11 +98,13 @@ class SafetyScreenClassifier(GraphComponent, IntentClassifier):
                 source="model+classifier" if agreed else "model",
                 spanish=result.spanish, scores=result.scores,
             )  # fmt: skip
+        # The verdict goes to the actions with every message, so that they
+        # screen again only what skipped NLU (``/intent`` payloads).
+        message.set(SAFETY_KEY, result.as_dict(), add_to_output=True)
         if result.level is None:
             return
         intent = crisis if result.level is Level.CRISIS else concern
         put_intent_first(message, intent, 1.0)
-        message.set(SAFETY_KEY, result.as_dict(), add_to_output=True)
 
     def _demote(self, message: Message, intent: str) -> None:
         """Make the best other intent (or the fallback) the message's intent."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 # Format characters (Unicode category Cf: zero-width space, joiners, the BOM,
 # soft hyphen, bidi marks) and other invisibles are removed outright.
@@ -50,6 +51,7 @@ def _fold_accents(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+@lru_cache(maxsize=256)  # one message is normalised by several checks
 def normalise(text: str) -> str:
     """Lowercase, NFKC, no invisibles or accents, one space between words."""
     text = unicodedata.normalize("NFKC", text or "")
@@ -71,24 +73,26 @@ def _join_spaced_letters(text: str) -> str:
     return _SPACED_LETTERS.sub(lambda m: m.group(0).replace(" ", ""), text)
 
 
-def variants(text: str) -> list[str]:
-    """The normalised text first, then its other spellings, without repeats."""
-    base = normalise(text)
-    folded = _join_spaced_letters(_fold_leet(base))
-    candidates = [
-        base,
-        folded,
-        _STRETCHED.sub(r"\1\1", folded),  # "killlll" -> "kill"
-        _STRETCHED.sub(r"\1", folded),  # "dieeee" -> "die"
-    ]
-    return list(dict.fromkeys(c for c in candidates if c))
+def _folded(text: str) -> str:
+    return _join_spaced_letters(_fold_leet(normalise(text)))
 
 
 def canonical(text: str) -> str:
     """One spelling of a message, for the classifier: the most folded variant
-    that keeps doubled letters ("kill", not "kil")."""
-    base = normalise(text)
-    return _STRETCHED.sub(r"\1\1", _join_spaced_letters(_fold_leet(base)))
+    that keeps doubled letters ("killlll" -> "kill", not "kil")."""
+    return _STRETCHED.sub(r"\1\1", _folded(text))
+
+
+def variants(text: str) -> list[str]:
+    """The normalised text first, then its other spellings, without repeats."""
+    folded = _folded(text)
+    candidates = [
+        normalise(text),
+        folded,
+        canonical(text),
+        _STRETCHED.sub(r"\1", folded),  # "dieeee" -> "die"
+    ]
+    return list(dict.fromkeys(c for c in candidates if c))
 
 
 _QUESTION = re.compile(

@@ -48,24 +48,29 @@ def screen(text: str) -> ScreenResult:
         return ScreenResult(None)
 
 
+async def store(
+    sender_id: str, channel: str, text: str, message_id: str, level: str
+) -> None:
+    """Store the handoff for a message under the id the action server would
+    give it (one handoff), waiting at most 2 seconds for the database."""
+    queue = HandoffQueue()
+    handoff = queue.new(
+        sender_id, channel, level, text, handoff_id_for(sender_id, message_id)
+    )
+    try:
+        stored = await queue.store_promptly(handoff)
+        logger.info("%s handoff %s stored by the %s channel", level, stored.id, channel)
+    except Exception:
+        logger.exception("a %s handoff could not be stored or spooled", level)
+
+
 async def store_first(
     sender_id: str, channel: str, text: str, message_id: str, result: ScreenResult
 ) -> None:
     """Store the handoff the screen calls for before any other work, at the
-    level the action server would give it (the same id: one handoff)."""
-    if result.handoff_level is None:
-        return
-    queue = HandoffQueue()
-    handoff = queue.new(
-        sender_id, channel, result.handoff_level, text,
-        handoff_id_for(sender_id, message_id),
-    )  # fmt: skip
-    try:
-        stored = await queue.store_promptly(handoff)
-        logger.info("%s handoff %s stored by the %s channel", stored.level,
-                    stored.id, channel)  # fmt: skip
-    except Exception:
-        logger.exception("a %s handoff could not be stored or spooled", handoff.level)
+    level the action server would give it."""
+    if result.handoff_level is not None:
+        await store(sender_id, channel, text, message_id, result.handoff_level)
 
 
 async def safe_reply(
@@ -78,20 +83,7 @@ async def safe_reply(
     """
     if result.level is not None:
         level = "crisis" if result.level in URGENT else "concern"
-        queue = HandoffQueue()
-        handoff = queue.new(
-            sender_id, channel, level, text, handoff_id_for(sender_id, message_id)
-        )
-        try:
-            stored = await queue.store_promptly(handoff)
-            logger.warning(
-                "%s handoff %s stored by the %s channel (no reply from the bot)",
-                level,
-                stored.id,
-                channel,
-            )
-        except Exception:
-            logger.exception("a %s handoff could not be stored or spooled", level)
+        await store(sender_id, channel, text, message_id, level)
     if result.level in URGENT:
         return emergency_text(spanish=result.spanish)
     try:
@@ -105,11 +97,13 @@ async def process(
     on_new_message: Callable[[UserMessage], Awaitable[Any]],
     message: UserMessage,
     replied: Callable[[], bool],
+    result: ScreenResult | None = None,
 ) -> str | None:
     """Hand the message to Rasa; the safe reply's text if the bot did not
     reply in time (Rasa goes on in the background: nothing is lost from the
-    conversation), else None."""
-    result = screen(message.text or "")
+    conversation), else None. ``result``: the screen's verdict on this text,
+    if the channel has it already."""
+    result = result or screen(message.text or "")
     wait = crisis_wait_s() if result.level in URGENT else reply_wait_s()
     handling = asyncio.ensure_future(on_new_message(message))
     try:

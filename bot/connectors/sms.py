@@ -59,6 +59,7 @@ from bot.answers import Answers, unavailable_text
 from bot.connectors import guard
 from bot.connectors.rest import BadRequest
 from bot.phone_numbers import ContactCipher, PhoneNumberKeyError, SenderIds
+from bot.safety import ScreenResult
 from bot.sms_format import choice, compose, split
 from bot.sms_keywords import Keyword, keyword
 from bot.sms_store import SmsStore
@@ -297,7 +298,7 @@ class SmsInput(InputChannel):
             logger.info("a retried SMS webhook was answered already; ignored")
             return
         try:
-            status = await self._answer(inbound, sender_id, on_new_message)
+            status = await self._answer(inbound, sender_id, on_new_message, screened)
         except BaseException:
             await self._stored(
                 "release the message", None,
@@ -330,6 +331,7 @@ class SmsInput(InputChannel):
         inbound: InboundSms,
         sender_id: str,
         on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        screened: ScreenResult,
     ) -> str:
         assert self.config is not None
         encrypted = self.config.contacts.encrypt(inbound.number)
@@ -375,8 +377,9 @@ class SmsInput(InputChannel):
             message_id=inbound.message_sid,
         )  # fmt: skip
         safe = await guard.process(
-            on_new_message, message, lambda: bool(collector.messages)
-        )
+            on_new_message, message, lambda: bool(collector.messages),
+            screened if text == inbound.text else None,
+        )  # fmt: skip
         messages = [{"text": safe}] if safe is not None else collector.messages
         return await self._send(inbound.number, messages, sender_id)
 
