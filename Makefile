@@ -19,10 +19,10 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 	lint format validate test-core bench handoffs clean
 
 run: train
-	$(PY) -m bot.serve
+	$(PY) -m bot.run.serve
 
 shell: train
-	$(PY) -m bot.serve --shell
+	$(PY) -m bot.run.serve --shell
 
 test: setup browser lint validate train
 	$(PY) -m pytest
@@ -40,12 +40,15 @@ $(INSTALLED): pyproject.toml
 		"$$python310" -m venv $(VENV) || exit 1; \
 	fi
 	$(PY) -m pip install --quiet --upgrade "pip>=24,<26"
-	$(PY) -m pip install --quiet -e ".[dev]"
+	# compat: a plain path entry, so that the checkout a command runs in (its
+	# working directory comes first on sys.path) is the code that runs, also
+	# in a second worktree sharing this venv.
+	$(PY) -m pip install --quiet -e ".[dev]" --config-settings editable_mode=compat
 	rm -f $(VENV)/.installed-*
 	touch $@
 
 $(SPACY_PIPELINE): bot/spacy_pipeline.py $(INSTALLED)
-	$(PY) -m bot.spacy_pipeline
+	$(PY) -m bot.nlu.spacy_pipeline
 
 # The chat page's widget (rasa-webchat) from the npm registry, exactly as the
 # lock file pins it; no package's install script runs (none is needed).
@@ -71,15 +74,15 @@ $(CHROMIUM):
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
 
 kb: install
-	$(PY) -m bot.knowledge load
+	$(PY) -m bot.content load
 
 # The safety screen's classifier (seconds; cached in var/safety/ by a
 # fingerprint of its training data, so this is instant when nothing changed).
 safety-model: install
-	$(PY) -m bot.safety_model train
+	$(PY) -m bot.safety.classifier train
 
 train: setup
-	$(PY) -m bot.model_cache train
+	$(PY) -m bot.run.training train
 
 lint: install
 	$(PY) -m ruff check .
@@ -94,7 +97,7 @@ validate: install
 
 test-core: train
 	$(PY) -m rasa test core --stories tests/stories \
-		--model "$$($(PY) -m bot.model_cache path)" \
+		--model "$$($(PY) -m bot.run.training path)" \
 		--out results/core --fail-on-prediction-errors
 
 bench: train

@@ -7,7 +7,7 @@ with the welcome (what the bot is), except a crisis reply, which starts with
 911 and 988; once a conversation has had a crisis, every later answer ends
 with a short reminder of 911 and 988.
 
-Safety: the NLU pipeline's screen (``bot.safety``) puts its outcome in the
+Safety: the NLU pipeline's screen (``bot.safety.screen``) puts its outcome in the
 parse data; the actions re-screen the raw text when it is missing (``/intent``
 payloads skip NLU). A crisis gets the crisis reply; a possible risk the direct
 safety question, with a concern handoff stored first; the patient's next
@@ -35,7 +35,7 @@ from rasa_sdk.events import (
 )
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.answers import (
+from bot.content.answers import (
     Answers,
     Reply,
     ReviewedFiles,
@@ -44,11 +44,12 @@ from bot.answers import (
     staff_line,
     unavailable_text,
 )
-from bot.handoffs import Handoff, HandoffQueue, handoff_id_for
-from bot.knowledge import KnowledgeBaseError, KnowledgeBaseUnavailable
-from bot.safety import Level, ScreenResult, default_screen
-from bot.safety_text import answer_to_question, is_question
-from bot.staff_alerts import AlertWorker, StaffNotifier
+from bot.content.entries import KnowledgeBaseError
+from bot.content.store import KnowledgeBaseUnavailable
+from bot.safety.alerts import AlertWorker, StaffNotifier
+from bot.safety.handoffs import Handoff, HandoffQueue, handoff_id_for
+from bot.safety.screen import Level, ScreenResult, default_screen
+from bot.safety.text import answer_to_question, is_question
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ _safety_answers: Answers | None = None
 
 def safety_answers() -> Answers:
     """The safety replies, from the reviewed files: never waiting on the
-    database (see ``bot.answers.ReviewedFiles``)."""
+    database (see ``bot.content.answers.ReviewedFiles``)."""
     global _safety_answers
     if _safety_answers is None:
         _safety_answers = Answers(ReviewedFiles())

@@ -1,6 +1,6 @@
 """Round-trip time of a patient's question on each channel, on the real bot.
 
-Starts the bot as `make run` does (``python -m bot.serve``: Rasa server, action
+Starts the bot as `make run` does (``python -m bot.run.serve``: Rasa server, action
 server, chat page) on free ports with its own SQLite files, with the SMS
 channel configured against a local stand-in for Twilio's REST API, then asks
 the same questions over:
@@ -36,9 +36,10 @@ from twilio.request_validator import RequestValidator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot import model_cache, settings  # noqa: E402
+from bot import settings  # noqa: E402
+from bot.content.store import load_knowledge  # noqa: E402
 from bot.db import engine_for  # noqa: E402
-from bot.knowledge import load_knowledge  # noqa: E402
+from bot.run import training as model_cache
 from tests.conftest import FakeTwilio  # noqa: E402
 from tests.integration.conftest import (  # noqa: E402
     SMS_WEBHOOK_URL,
@@ -72,7 +73,7 @@ def start_bot(work: Path, twilio: FakeTwilio) -> tuple[subprocess.Popen, dict]:
         "WEB_PORT": str(free_port()),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot.serve"],
+        [sys.executable, "-m", "bot.run.serve"],
         cwd=settings.PROJECT_ROOT,
         env=env,
         stdout=subprocess.PIPE,

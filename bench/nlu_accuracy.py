@@ -23,7 +23,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot import model_cache, settings  # noqa: E402
+from bot import settings  # noqa: E402
+from bot.run import training as model_cache
 
 TARGET_ACCURACY = 0.95
 

@@ -36,9 +36,9 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot import settings  # noqa: E402
-from bot.safety import Level, SafetyScreen  # noqa: E402
-from bot.safety_model import default_classifier  # noqa: E402
-from bot.safety_text import normalise  # noqa: E402
+from bot.safety.classifier import default_classifier  # noqa: E402
+from bot.safety.screen import Level, SafetyScreen  # noqa: E402
+from bot.safety.text import normalise  # noqa: E402
 
 DATA = settings.PROJECT_ROOT / "tests" / "data"
 SETS = {
@@ -84,7 +84,7 @@ def parse_intent(text: str) -> str:
         from rasa.core.agent import Agent
         from rasa.utils.log_utils import configure_structlog
 
-        from bot import model_cache
+        from bot.run import training as model_cache
 
         configure_structlog(logging.WARNING)  # Rasa's debug lines carry the text
         _agent = Agent.load(str(model_cache.current_model()))

@@ -23,14 +23,14 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot import settings  # noqa: E402
-from bot.safety_model import (  # noqa: E402
+from bot.safety.classifier import (  # noqa: E402
     SafetyClassifier,
     Thresholds,
     build_pipeline,
     trained_pipeline,
     training_examples,
 )
-from bot.safety_text import canonical  # noqa: E402
+from bot.safety.text import canonical  # noqa: E402
 
 CUTS = (0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 REGRESSION_SETS = ("safety_messages.yml", "safety_holdout.yml", "safety_holdout_2.yml")

@@ -2,7 +2,7 @@
 messages: the crisis reply, the direct safety question, a concern follow-up,
 or nothing, with the handoff each one stored.
 
-Starts the bot as `make run` does (``python -m bot.serve``) on free ports with
+Starts the bot as `make run` does (``python -m bot.run.serve``) on free ports with
 its own SQLite files, sends every message of an evaluation set over REST, each
 as the first message of a new conversation, and reads what came back and what
 the handoff store holds for that conversation. It judges only what a patient
@@ -71,13 +71,17 @@ def start_bot(root: Path, work: Path) -> tuple[subprocess.Popen, str, str]:
         "ACTIONS_PORT": str(free_port()),
         "WEB_PORT": str(free_port()),
     }
+    # Checkouts from before the layout of issue 9 had flat modules.
+    flat = (root / "bot" / "serve.py").exists()
+    load_module = ["bot.knowledge"] if flat else ["bot.content"]
+    serve_module = "bot.serve" if flat else "bot.run.serve"
     subprocess.run(
-        [str(python), "-m", "bot.knowledge", "load"], cwd=root, env=env, check=True,
+        [str(python), "-m", *load_module, "load"], cwd=root, env=env, check=True,
         stdout=subprocess.DEVNULL,
     )  # fmt: skip
     log = open(work / "serve.log", "w")  # noqa: SIM115 (the bot's whole life)
     process = subprocess.Popen(
-        [str(python), "-m", "bot.serve"], cwd=root, env=env, stdout=log,
+        [str(python), "-m", serve_module], cwd=root, env=env, stdout=log,
         stderr=subprocess.STDOUT,
     )  # fmt: skip
     url = f"http://127.0.0.1:{env['RASA_PORT']}/webhooks/rest/webhook"

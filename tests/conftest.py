@@ -19,8 +19,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
 from bot import settings
+from bot.content.store import KnowledgeBase, load_knowledge
 from bot.db import engine_for
-from bot.knowledge import KnowledgeBase, load_knowledge
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The real bot: ``python -m bot.serve`` (action server + Rasa server) over HTTP."""
+"""The real bot: ``python -m bot.run.serve`` (action server + Rasa server) over HTTP."""
 
 from __future__ import annotations
 
@@ -19,10 +19,11 @@ import requests
 from cryptography.fernet import Fernet
 from twilio.request_validator import RequestValidator
 
-from bot import model_cache, settings
+from bot import settings
+from bot.content.store import KnowledgeBase, load_knowledge
 from bot.db import engine_for
-from bot.handoffs import HandoffQueue
-from bot.knowledge import KnowledgeBase, load_knowledge
+from bot.run import training as model_cache
+from bot.safety.handoffs import HandoffQueue
 
 READY_TIMEOUT_S = 300
 # Where Twilio posts, as the clinic's proxy publishes it: the signature covers
@@ -151,15 +152,15 @@ class RunningBot:
 
     def entry_text(self, entry_id: str, channel: str) -> str:
         """A knowledge-base entry as the bot renders it for ``channel``."""
-        from bot.answers import render
-        from bot.clinic import load_clinic
+        from bot.content.answers import render
+        from bot.content.clinic import load_clinic
 
         entry = next(e for e in self.knowledge.entries() if e.id == entry_id)
         return render(entry, channel, load_clinic())
 
     def sms_sender_id(self, number: str) -> str:
         """The conversation id the SMS channel gives ``number``."""
-        from bot.phone_numbers import SenderIds
+        from bot.channels.sms.phone_numbers import SenderIds
 
         return SenderIds(self.sms_env["SMS_SENDER_KEY"]).sender_id(number)
 
@@ -231,7 +232,7 @@ def bot(
         "WEB_PUBLIC_URL": "",
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot.serve"],
+        [sys.executable, "-m", "bot.run.serve"],
         cwd=settings.PROJECT_ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -8,9 +8,9 @@ import sqlite3
 import pytest
 import requests
 
-from bot.clinic import load_clinic
+from bot.content.clinic import load_clinic
+from bot.content.store import load_knowledge
 from bot.db import engine_for
-from bot.knowledge import load_knowledge
 
 pytestmark = pytest.mark.integration
 

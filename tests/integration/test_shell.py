@@ -15,9 +15,10 @@ import pexpect
 import pytest
 from chat_page import ChatPage, chromium
 
-from bot import model_cache, settings
+from bot import settings
+from bot.content.store import KnowledgeBase, load_knowledge
 from bot.db import engine_for
-from bot.knowledge import KnowledgeBase, load_knowledge
+from bot.run import training as model_cache
 
 pytestmark = pytest.mark.integration
 
@@ -68,7 +69,7 @@ def shell(tmp_path_factory: pytest.TempPathFactory, free_ports) -> Iterator[Staf
     }
     child = pexpect.spawn(
         sys.executable,
-        ["-m", "bot.serve", "--shell"],
+        ["-m", "bot.run.serve", "--shell"],
         cwd=str(settings.PROJECT_ROOT),
         env=env,
         encoding="utf-8",
@@ -105,8 +106,8 @@ def browser_chat(bot, tmp_path: Path) -> Iterator[Callable[[str], str]]:
 
 
 def web_text(knowledge: KnowledgeBase, entry_id: str) -> str:
-    from bot.answers import render
-    from bot.clinic import load_clinic
+    from bot.content.answers import render
+    from bot.content.clinic import load_clinic
 
     entry = next(e for e in knowledge.entries() if e.id == entry_id)
     return render(entry, "cmdline", load_clinic())

@@ -19,8 +19,8 @@ import websockets
 from chat_page import ChatPage, chromium, normalise
 from playwright.sync_api import BrowserContext
 
+from bot.content.store import load_knowledge
 from bot.db import engine_for
-from bot.knowledge import load_knowledge
 
 pytestmark = pytest.mark.integration
 

@@ -11,11 +11,11 @@ from rasa_sdk.events import SessionStarted, SlotSet, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import actions
-from bot.answers import emergency_text, render
-from bot.clinic import load_clinic
-from bot.handoffs import HandoffQueue
-from bot.knowledge import KnowledgeBase, load_knowledge
-from bot.topics import topic_map
+from bot.content.answers import emergency_text, render
+from bot.content.clinic import load_clinic
+from bot.content.store import KnowledgeBase, load_knowledge
+from bot.content.topics import topic_map
+from bot.safety.handoffs import HandoffQueue
 
 
 @pytest.fixture(autouse=True)
@@ -403,7 +403,7 @@ def test_no_answer_to_the_question_escalates_and_keeps_911_and_988_at_hand(
 def test_silence_after_the_question_escalates_when_its_time_runs_out(
     action_server_database, engine, monkeypatch
 ):
-    from bot.staff_alerts import StaffNotifier
+    from bot.safety.alerts import StaffNotifier
 
     _, _, handoff = ask(engine)
     queue = HandoffQueue(engine)

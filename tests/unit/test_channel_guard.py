@@ -7,11 +7,11 @@ import asyncio
 import time
 
 import pytest
+from bot.channels import guard
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 
-from bot.answers import emergency_text, unavailable_text
-from bot.connectors import guard
-from bot.handoffs import HandoffQueue, handoff_id_for
+from bot.content.answers import emergency_text, unavailable_text
+from bot.safety.handoffs import HandoffQueue, handoff_id_for
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.clinic import ClinicConfigError, load_clinic
+from bot.content.clinic import ClinicConfigError, load_clinic
 
 
 def test_the_shipped_clinic_file_is_marked_as_placeholders():

@@ -11,10 +11,10 @@ import re
 import pytest
 import textstat
 
-from bot.answers import render
-from bot.clinic import load_clinic
-from bot.knowledge import SMS_MAX_CHARS, Entry, read_knowledge
-from bot.topics import topic_map
+from bot.content.answers import render
+from bot.content.clinic import load_clinic
+from bot.content.entries import SMS_MAX_CHARS, Entry, read_knowledge
+from bot.content.topics import topic_map
 
 ENTRIES = read_knowledge()
 BY_ID = {entry.id: entry for entry in ENTRIES}

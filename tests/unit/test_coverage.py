@@ -10,8 +10,8 @@ import yaml
 from rasa.shared.nlu.training_data.loading import load_data
 
 from bot import settings
-from bot.knowledge import read_knowledge
-from bot.topics import topic_map
+from bot.content.entries import read_knowledge
+from bot.content.topics import topic_map
 
 DOMAIN = yaml.safe_load((settings.PROJECT_ROOT / "domain.yml").read_text())
 RULES = yaml.safe_load((settings.DATA_DIR / "rules.yml").read_text())["rules"]

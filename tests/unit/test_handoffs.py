@@ -8,9 +8,9 @@ import json
 import pytest
 
 from bot.db import engine_for
-from bot.handoffs import HandoffNotFound, HandoffQueue
-from bot.staff import main as staff
-from bot.staff_alerts import StaffNotifier, alert_payload
+from bot.safety.alerts import StaffNotifier, alert_payload
+from bot.safety.handoffs import HandoffNotFound, HandoffQueue
+from bot.staff.cli import main as staff
 
 
 @pytest.fixture

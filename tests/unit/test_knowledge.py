@@ -6,17 +6,15 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.db import engine_for
-from bot.knowledge import (
-    SMS_MAX_CHARS,
+from bot.content.__main__ import main
+from bot.content.entries import SMS_MAX_CHARS, KnowledgeBaseError, read_knowledge
+from bot.content.store import (
     KnowledgeBase,
-    KnowledgeBaseError,
     KnowledgeBaseUnavailable,
     KnowledgeEntryRow,
     load_knowledge,
-    main,
-    read_knowledge,
 )
+from bot.db import engine_for
 
 
 def stored_rows(engine) -> dict[str, tuple]:
@@ -29,7 +27,7 @@ def test_every_reviewed_file_loads_and_every_topic_has_a_main_entry(loaded_engin
     entries = KnowledgeBase(loaded_engine).entries()
     assert len(entries) == len(read_knowledge())
     topics_with_main = {e.topic for e in entries if e.facet is None}
-    from bot.topics import topic_map
+    from bot.content.topics import topic_map
 
     assert topics_with_main == set(topic_map().topic_ids)
 

@@ -6,7 +6,8 @@ import shutil
 
 import pytest
 
-from bot import model_cache, settings
+from bot import settings
+from bot.run import training as model_cache
 
 
 @pytest.fixture

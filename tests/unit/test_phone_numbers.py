@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 from cryptography.fernet import Fernet
 
-from bot.phone_numbers import ContactCipher, PhoneNumberKeyError, SenderIds, main
+from bot.channels.sms.phone_numbers import (
+    ContactCipher,
+    PhoneNumberKeyError,
+    SenderIds,
+    main,
+)
 
 
 def test_the_same_number_always_gives_the_same_sender_id_without_the_number():

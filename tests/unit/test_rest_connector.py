@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bot.connectors.rest import MAX_MESSAGE_CHARS, BadRequest, parse_body
+from bot.channels.rest import MAX_MESSAGE_CHARS, BadRequest, parse_body
 
 
 def body(**fields) -> bytes:

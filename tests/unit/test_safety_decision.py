@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.safety import Level, SafetyScreen
-from bot.safety_model import Thresholds
+from bot.safety.classifier import Thresholds
+from bot.safety.screen import Level, SafetyScreen
 
 LIMITS = Thresholds.from_file()
 

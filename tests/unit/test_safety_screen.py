@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from bot import settings
-from bot.safety import Level, default_screen
+from bot.safety.screen import Level, default_screen
 
 
 def load(name: str) -> dict:

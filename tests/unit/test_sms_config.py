@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from cryptography.fernet import Fernet
 
-from bot.connectors.rest import BadRequest
-from bot.connectors.sms import (
+from bot.channels.rest import BadRequest
+from bot.channels.sms.connector import (
     REQUIRED_ENV,
     SmsConfig,
     SmsConfigError,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from bot.channels.sms.store import SmsStore
 from bot.db import engine_for
-from bot.sms_store import SmsStore
 
 BUTTONS = [{"title": "Side effects", "payload": "/ask_side_effects"}]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.sms_format import MAX_PARTS, PART_CHARS, choice, compose, plain, split
-from bot.sms_keywords import Keyword, keyword
+from bot.channels.sms.format import MAX_PARTS, PART_CHARS, choice, compose, plain, split
+from bot.channels.sms.keywords import Keyword, keyword
 
 BUTTONS = [
     {"title": "Side effects", "payload": "/ask_side_effects"},

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.spacy_pipeline import load_pipeline, save_pipeline
+from bot.nlu.spacy_pipeline import load_pipeline, save_pipeline
 
 
 def test_the_pipeline_is_built_without_a_download_and_lemmatizes(tmp_path):

@@ -10,7 +10,7 @@ from rasa.shared.nlu.constants import INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.unknown_words import UnknownWordsFallback
+from bot.nlu.unknown_words import UnknownWordsFallback
 
 TOKENIZER = WhitespaceTokenizer(WhitespaceTokenizer.get_default_config())
 

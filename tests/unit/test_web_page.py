@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot import serve, settings, web_page
+from bot import settings
+from bot.channels import web_page
+from bot.run import serve
 
 WEB_DIR = settings.PROJECT_ROOT / "web"
 
@@ -136,7 +138,7 @@ def test_rasa_allows_only_the_pages_origin():
 def test_the_socketio_channel_accepts_only_the_pages_origins(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    from bot.connectors.socketio import PatientSocketIOInput
+    from bot.channels.socketio import PatientSocketIOInput
 
     monkeypatch.setenv("WEB_PORT", "8123")
     monkeypatch.delenv("WEB_HOST", raising=False)

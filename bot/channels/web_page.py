@@ -1,6 +1,6 @@
 """The clinic's chat page: a small static server for ``web/`` and its widget.
 
-``python -m bot.web_page`` serves, on ``WEB_HOST``:``WEB_PORT``
+``python -m bot.channels.web_page`` serves, on ``WEB_HOST``:``WEB_PORT``
 (127.0.0.1:8080), exactly these paths and nothing else:
 
 - ``/``: ``web/index.html``, the page with the rasa-webchat widget;

@@ -11,15 +11,10 @@ import datetime as dt
 import logging
 from dataclasses import dataclass, field
 
-from bot.clinic import Clinic, load_clinic
-from bot.knowledge import (
-    Entry,
-    KnowledgeBase,
-    KnowledgeBaseUnavailable,
-    fill_placeholders,
-    read_knowledge,
-)
-from bot.topics import TopicMap, topic_map
+from bot.content.clinic import Clinic, load_clinic
+from bot.content.entries import Entry, fill_placeholders, read_knowledge
+from bot.content.store import KnowledgeBase, KnowledgeBaseUnavailable
+from bot.content.topics import TopicMap, topic_map
 
 logger = logging.getLogger(__name__)
 

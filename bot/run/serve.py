@@ -1,8 +1,8 @@
 """Run the action server, the Rasa server and the chat page, in the foreground.
 
-``python -m bot.serve`` starts all three, waits until each answers, prints one
+``python -m bot.run.serve`` starts all three, waits until each answers, prints one
 "ready" line, and stops them all on Ctrl-C (or when any one dies).
-``python -m bot.serve --shell`` starts the action server and ``rasa shell``.
+``python -m bot.run.serve --shell`` starts the action server and ``rasa shell``.
 
 Environment: ``RASA_HOST``/``RASA_PORT`` (127.0.0.1:5005),
 ``ACTIONS_HOST``/``ACTIONS_PORT`` (127.0.0.1:5055), ``WEB_HOST``/``WEB_PORT``
@@ -24,7 +24,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from bot import model_cache, settings, web_page
+from bot import settings
+from bot.channels import web_page
+from bot.run import training as model_cache
 
 STARTUP_TIMEOUT_S = 300
 
@@ -87,7 +89,7 @@ def start_actions(env: dict[str, str]) -> subprocess.Popen:
 
 
 def start_web_page(env: dict[str, str]) -> subprocess.Popen:
-    command = [sys.executable, "-m", "bot.web_page"]
+    command = [sys.executable, "-m", "bot.channels.web_page"]
     return subprocess.Popen(command, cwd=settings.PROJECT_ROOT, env=env)
 
 
@@ -103,7 +105,7 @@ def rasa_command(mode: str, model: Path, env: dict[str, str]) -> list[str]:
         sys.executable, "-m", "rasa", "run", *common,
         "--interface", env["RASA_HOST"],
         "--credentials", "credentials.yml",
-        # No --cors: the socket.io channel (bot/connectors/socketio.py) allows
+        # No --cors: the socket.io channel (bot/channels/socketio.py) allows
         # the chat page's origin itself, for polling and WebSockets alike.
     ]  # fmt: skip
 
@@ -160,7 +162,7 @@ def serve(shell: bool = False, model: Path | None = None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot.serve")
+    parser = argparse.ArgumentParser(prog="python -m bot.run.serve")
     parser.add_argument("--shell", action="store_true", help="rasa shell for staff")
     parser.add_argument("--model", type=Path, help="default: the current model")
     args = parser.parse_args(argv)

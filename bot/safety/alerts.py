@@ -18,7 +18,7 @@ import time
 import requests
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.handoffs import Handoff, HandoffQueue
+from bot.safety.handoffs import Handoff, HandoffQueue
 
 logger = logging.getLogger(__name__)
 

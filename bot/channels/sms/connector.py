@@ -1,6 +1,6 @@
 """The clinic's SMS channel: Twilio's webhook in, Twilio's REST API out.
 
-Registered in credentials.yml as ``bot.connectors.sms.SmsInput`` under the
+Registered in credentials.yml as ``bot.channels.sms.connector.SmsInput`` under the
 name ``sms``, so Twilio posts to ``/webhooks/sms/webhook``. Unlike Rasa's own
 Twilio channel it:
 
@@ -10,13 +10,13 @@ Twilio channel it:
 - screens every text first: a crisis or concern's handoff is stored (or
   spooled) before any other database work, so a database failure can delay
   nothing on the crisis path, and a failing store never turns into a 500;
-- honours STOP / START / HELP (``bot.sms_keywords``): nothing is sent to an
+- honours STOP / START / HELP (``bot.channels.sms.keywords``): nothing is sent to an
   opted-out number, but a crisis from one still creates the handoff;
 - sends plain text: buttons become "Reply 1 for ..." and a reply of "1"
   selects that button; a long reply becomes at most 3 messages, in order;
 - never puts a phone number in a log line or the tracker store: the sender id
   is a keyed hash of the number, and the call-back number staff need is
-  stored encrypted (``bot.phone_numbers``).
+  stored encrypted (``bot.channels.sms.phone_numbers``).
 
 Replies go out through Twilio's REST API, not as TwiML in the webhook's
 response: the webhook's answer then never waits on Twilio's 15-second
@@ -27,7 +27,7 @@ Twilio client runs in a worker thread, never on Rasa's event loop.
 Environment: ``TWILIO_ACCOUNT_SID``, ``TWILIO_AUTH_TOKEN``,
 ``TWILIO_FROM_NUMBER``, ``SMS_WEBHOOK_URL`` (the URL Twilio posts to, which
 the signature covers), ``SMS_SENDER_KEY`` and ``SMS_CONTACT_KEY`` (see
-``bot.phone_numbers``); ``TWILIO_API_BASE_URL`` points the REST client at a
+``bot.channels.sms.phone_numbers``); ``TWILIO_API_BASE_URL`` points the REST client at a
 stand-in for Twilio (tests). Without them the channel answers 503.
 """
 
@@ -55,14 +55,14 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from bot.answers import Answers, unavailable_text
-from bot.connectors import guard
-from bot.connectors.rest import BadRequest
-from bot.phone_numbers import ContactCipher, PhoneNumberKeyError, SenderIds
-from bot.safety import ScreenResult
-from bot.sms_format import choice, compose, split
-from bot.sms_keywords import Keyword, keyword
-from bot.sms_store import SmsStore
+from bot.channels.rest import BadRequest
+from bot.channels.sms.format import choice, compose, split
+from bot.channels.sms.keywords import Keyword, keyword
+from bot.channels.sms.phone_numbers import ContactCipher, PhoneNumberKeyError, SenderIds
+from bot.channels.sms.store import SmsStore
+from bot.channels import guard
+from bot.content.answers import Answers, unavailable_text
+from bot.safety.screen import ScreenResult
 
 logger = logging.getLogger(__name__)
 # Twilio's client logs each request at INFO; its URL names the account only,

@@ -2,10 +2,10 @@
 lets the client claim another channel (``input_channel: sms``), puts every
 request without a sender into one shared ``default`` conversation, logs the
 patient's text at ERROR when processing fails, and leaves a patient without an
-answer when the action server is down or slow (``bot.connectors.guard`` sends
+answer when the action server is down or slow (``bot.channels.guard`` sends
 the safe reply and stores the handoff).
 
-Registered in credentials.yml as ``bot.connectors.rest.PatientRestInput``; its
+Registered in credentials.yml as ``bot.channels.rest.PatientRestInput``; its
 name stays ``rest``, so the webhook is ``/webhooks/rest/webhook``.
 """
 
@@ -23,7 +23,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.connectors import guard
+from bot.channels import guard
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The safety screen as a Rasa NLU component (registered in config.yml).
 
 It runs after the intent classifier and the FallbackClassifier, on every
-message that goes through the NLU pipeline (``bot.safety``: phrases and the
+message that goes through the NLU pipeline (``bot.safety.screen``: phrases and the
 learned classifier, on the normalised text):
 
 - a crisis sets the intent ``crisis`` with confidence 1.0;
@@ -32,8 +32,8 @@ from rasa.shared.constants import DEFAULT_NLU_FALLBACK_INTENT_NAME
 from rasa.shared.nlu.constants import INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
-from bot.nlu_intent import put_intent_first
-from bot.safety import (
+from bot.nlu.ranking import put_intent_first
+from bot.safety.screen import (
     PHRASES_FILE,
     Level,
     SafetyScreen,

@@ -3,7 +3,7 @@
 Phrase lists are precise on the wording they know; patients find other words.
 This classifier (character and word n-grams, TF-IDF, logistic regression) is
 trained on category-balanced crisis, concern and ordinary messages, and scores
-every message in well under a millisecond. ``bot.safety`` combines its scores
+every message in well under a millisecond. ``bot.safety.screen`` combines its scores
 with the phrases (thresholds in ``data/safety/classifier.yml``).
 
 Training data, all reviewed files under ``data/``:
@@ -38,7 +38,7 @@ from pathlib import Path
 import yaml
 
 from bot import settings
-from bot.safety_text import canonical
+from bot.safety.text import canonical
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ NLU_LABELS = {"crisis": "crisis", "mental_health_concern": "concern"}
 # A Rasa training example: "- text with [an entity](facet) in it".
 _ENTITY = re.compile(r"\[([^\]]+)\]\([^)]*\)|\[([^\]]+)\]\{[^}]*\}")
 # This module's own code shapes the model too.
-_CODE_FILES = (Path(__file__), Path(__file__).with_name("safety_text.py"))
+_CODE_FILES = (Path(__file__), Path(__file__).with_name("text.py"))
 
 
 @dataclass(frozen=True)
@@ -251,7 +251,7 @@ def default_classifier() -> SafetyClassifier:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot.safety_model")
+    parser = argparse.ArgumentParser(prog="python -m bot.safety.classifier")
     parser.add_argument("command", choices=["train", "path"])
     args = parser.parse_args(argv)
     if args.command == "train":

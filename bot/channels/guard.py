@@ -22,9 +22,9 @@ from typing import Any
 
 from rasa.core.channels.channel import UserMessage
 
-from bot.answers import emergency_text, unavailable_text
-from bot.handoffs import HandoffQueue, handoff_id_for
-from bot.safety import Level, ScreenResult, default_screen
+from bot.content.answers import emergency_text, unavailable_text
+from bot.safety.handoffs import HandoffQueue, handoff_id_for
+from bot.safety.screen import Level, ScreenResult, default_screen
 
 logger = logging.getLogger(__name__)
 

@@ -87,7 +87,7 @@ def train(root: Path = settings.PROJECT_ROOT, config: str = "config.yml") -> Pat
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot.model_cache")
+    parser = argparse.ArgumentParser(prog="python -m bot.run.training")
     parser.add_argument("command", choices=["train", "path", "fingerprint"])
     parser.add_argument("--config", default="config.yml")
     args = parser.parse_args(argv)

@@ -1,34 +1,26 @@
-"""The curated knowledge base: reviewed YAML files loaded into SQL.
+"""The reviewed knowledge-base files: what an entry is, and their validation.
 
 The reviewed source is ``data/knowledge/*.yml`` (one entry per topic or
-sub-topic). ``load_knowledge`` validates every file first and only then writes,
-in one transaction, so a malformed entry leaves the database as it was. The
-actions read the database at every answer: changing a wording needs no
-retraining, only ``python -m bot.knowledge load``.
+sub-topic, with its sources and review date); ``read_knowledge`` reads and
+validates them all and reports every problem at once. ``bot.content.store``
+puts them in SQL.
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import re
 import string
-import sys
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import JSON, Column, Date, String, Text, select
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from bot import settings
-from bot.clinic import PLACEHOLDER_NAMES, Clinic, load_clinic
-from bot.db import Base, create_schema, default_engine
-from bot.topics import TOPICS_FILE, TopicMap, read_topic_map
+from bot.content.clinic import PLACEHOLDER_NAMES, Clinic, load_clinic
+from bot.content.topics import TOPICS_FILE, TopicMap, read_topic_map
 
 SOURCES_FILE = "sources.yml"
 SMS_MAX_CHARS = 320
@@ -56,26 +48,6 @@ class KnowledgeBaseError(ValueError):
         super().__init__("\n".join(problems))
 
 
-class KnowledgeBaseUnavailable(RuntimeError):
-    """The database cannot be read (down, or never loaded)."""
-
-
-class KnowledgeEntryRow(Base):
-    __tablename__ = "kb_entries"
-
-    id = Column(String(100), primary_key=True)
-    topic = Column(String(64), nullable=False, index=True)
-    facet = Column(String(64), nullable=True)
-    title = Column(String(200), nullable=False)
-    answer = Column(Text, nullable=False)
-    sms = Column(Text, nullable=False)
-    sources = Column(JSON, nullable=False)
-    reviewed_on = Column(Date, nullable=False)
-    reviewed_by = Column(String(100), nullable=False)
-    review_note = Column(Text, nullable=True)
-    source_file = Column(String(200), nullable=False)
-
-
 @dataclass(frozen=True)
 class Entry:
     """One reviewed answer, as stored."""
@@ -94,20 +66,6 @@ class Entry:
 
     def columns(self) -> dict[str, Any]:
         return asdict(self)
-
-
-@dataclass
-class LoadReport:
-    added: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    unchanged: int = 0
-
-    def __str__(self) -> str:
-        return (
-            f"knowledge base: {len(self.added)} added, {len(self.updated)} updated, "
-            f"{len(self.removed)} removed, {self.unchanged} unchanged"
-        )
 
 
 def fill_placeholders(text: str, clinic: Clinic) -> str:
@@ -306,91 +264,3 @@ def _label(path: Path) -> str:
         return str(path.resolve().relative_to(settings.PROJECT_ROOT))
     except ValueError:
         return str(path)
-
-
-def load_knowledge(
-    engine: Engine | None = None,
-    directory: Path | None = None,
-    clinic: Clinic | None = None,
-) -> LoadReport:
-    """Validate the files, then make the database match them in one transaction."""
-    entries = read_knowledge(directory, clinic)
-    engine = engine or default_engine()
-    create_schema(engine)
-    report = LoadReport()
-    with Session(engine, future=True) as session, session.begin():
-        stored = {row.id: row for row in session.scalars(select(KnowledgeEntryRow))}
-        for entry in entries:
-            columns = entry.columns()
-            row = stored.pop(entry.id, None)
-            if row is None:
-                session.add(KnowledgeEntryRow(**columns))
-                report.added.append(entry.id)
-            elif any(getattr(row, k) != v for k, v in columns.items()):
-                for name, value in columns.items():
-                    setattr(row, name, value)
-                report.updated.append(entry.id)
-            else:
-                report.unchanged += 1
-        for row in stored.values():
-            session.delete(row)
-            report.removed.append(row.id)
-    return report
-
-
-def _entry(row: KnowledgeEntryRow) -> Entry:
-    return Entry(**{name: getattr(row, name) for name in Entry.__dataclass_fields__})
-
-
-class KnowledgeBase:
-    """Read access to the loaded entries (one query per lookup, no caching)."""
-
-    def __init__(self, engine: Engine | None = None) -> None:
-        self.engine = engine or default_engine()
-
-    def find(self, topic: str, facet: str | None = None) -> Entry | None:
-        """The entry for ``topic`` narrowed by ``facet`` (None: the main entry)."""
-        query = select(KnowledgeEntryRow).where(KnowledgeEntryRow.topic == topic)
-        if facet is None:
-            query = query.where(KnowledgeEntryRow.facet.is_(None))
-        else:
-            query = query.where(KnowledgeEntryRow.facet == facet)
-        try:
-            with Session(self.engine, future=True) as session:
-                row = session.scalars(query).first()
-                return _entry(row) if row else None
-        except SQLAlchemyError as error:
-            raise KnowledgeBaseUnavailable(str(error.__class__.__name__)) from error
-
-    def entries(self) -> list[Entry]:
-        try:
-            with Session(self.engine, future=True) as session:
-                rows = session.scalars(select(KnowledgeEntryRow).order_by("id"))
-                return [_entry(row) for row in rows]
-        except SQLAlchemyError as error:
-            raise KnowledgeBaseUnavailable(str(error.__class__.__name__)) from error
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m bot.knowledge",
-        description="Check or load the curated knowledge base.",
-    )
-    parser.add_argument("command", choices=["check", "load"])
-    parser.add_argument("--dir", type=Path, default=settings.KNOWLEDGE_DIR)
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "check":
-            print(f"knowledge base: {len(read_knowledge(args.dir))} entries are valid")
-        else:
-            print(load_knowledge(directory=args.dir))
-    except KnowledgeBaseError as error:
-        print("The knowledge base was not loaded:", file=sys.stderr)
-        for problem in error.problems:
-            print(f"  - {problem}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

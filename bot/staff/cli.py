@@ -19,9 +19,9 @@ import sys
 from typing import Any
 
 from bot import settings
-from bot.handoffs import STATUSES, Handoff, HandoffNotFound, HandoffQueue
-from bot.phone_numbers import ContactCipher, PhoneNumberKeyError
-from bot.sms_store import SmsStore
+from bot.channels.sms.phone_numbers import ContactCipher, PhoneNumberKeyError
+from bot.channels.sms.store import SmsStore
+from bot.safety.handoffs import STATUSES, Handoff, HandoffNotFound, HandoffQueue
 
 
 def _table(handoffs: list[Handoff]) -> str:
@@ -46,7 +46,7 @@ async def conversation(sender_id: str) -> list[dict[str, Any]]:
     from rasa.core.utils import read_endpoints_from_path
     from rasa.shared.core.domain import Domain
 
-    from bot.serve import child_env
+    from bot.run.serve import child_env
 
     for name, value in child_env().items():
         os.environ.setdefault(name, value)

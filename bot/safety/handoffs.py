@@ -498,7 +498,7 @@ class HandoffQueue(TableStore):
             )
         return escalated
 
-    # Notification bookkeeping (bot.staff_alerts) -------------------------
+    # Notification bookkeeping (bot.safety.alerts) -------------------------
 
     def due_for_notification(self, limit: int = 20) -> list[Handoff]:
         moment = now()

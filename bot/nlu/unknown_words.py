@@ -25,7 +25,7 @@ from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.nlu_intent import put_intent_first
+from bot.nlu.ranking import put_intent_first
 
 VOCABULARY_FILE = "vocabulary.json"
 

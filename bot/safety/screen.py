@@ -1,6 +1,6 @@
 """The mental-health safety screen: reviewed phrases and a learned classifier.
 
-Every message, on every channel, is normalised first (``bot.safety_text``:
+Every message, on every channel, is normalised first (``bot.safety.text``:
 Unicode, invisible characters, spacing, letter substitutions), then:
 
 - phrases from ``data/safety/phrases.yml`` match on lowercase words, on
@@ -9,7 +9,7 @@ Unicode, invisible characters, spacing, letter substitutions), then:
   ``not_mental_health`` cancel a match that lies inside them ("I killed myself
   laughing"), and ``informational`` spans mark a question about the medicine
   ("does accutane cause suicidal thoughts?");
-- the classifier (``bot.safety_model``) scores the message.
+- the classifier (``bot.safety.classifier``) scores the message.
 
 Three outcomes, most urgent first:
 
@@ -37,7 +37,7 @@ from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc
 
 from bot import settings
-from bot.safety_text import (
+from bot.safety.text import (
     asked_in_a_question,
     looks_spanish,
     normalise,
@@ -47,7 +47,7 @@ from bot.safety_text import (
 )
 
 if TYPE_CHECKING:
-    from bot.safety_model import SafetyClassifier
+    from bot.safety.classifier import SafetyClassifier
 
 logger = logging.getLogger(__name__)
 
@@ -206,7 +206,7 @@ class SafetyScreen:
         pipeline_path: Path = settings.SPACY_PIPELINE_DIR,
         classifier: SafetyClassifier | None = None,
     ) -> SafetyScreen:
-        from bot.spacy_pipeline import load_pipeline
+        from bot.nlu.spacy_pipeline import load_pipeline
 
         phrases = yaml.safe_load(Path(phrases_path).read_text(encoding="utf-8"))
         return cls(load_pipeline(pipeline_path), phrases, classifier)
@@ -309,7 +309,7 @@ class SafetyScreen:
 
 
 def _default_classifier() -> SafetyClassifier | None:
-    from bot.safety_model import default_classifier
+    from bot.safety.classifier import default_classifier
 
     try:
         return default_classifier()

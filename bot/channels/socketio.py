@@ -5,7 +5,7 @@ Rasa 3.6's ``socketio`` channel creates its server with
 any web page could open a WebSocket to the bot. This channel keeps Rasa's
 (name ``socketio``, path ``/socket.io``, ``session_persistence``,
 ``metadata_key``) and accepts only the chat page's origins
-(``bot.web_page.page_origins``: ``WEB_PUBLIC_URL`` behind a proxy, else the
+(``bot.channels.web_page.page_origins``: ``WEB_PUBLIC_URL`` behind a proxy, else the
 local page address). python-engineio then also sends the CORS headers that
 socket.io's polling needs, for those origins only.
 
@@ -13,9 +13,9 @@ Its message handler replaces Rasa's: the same limits as the REST webhook (a
 64 KB packet, a text of at most 2,000 characters, a conversation id, metadata
 as an object; a bad message gets an error reply, never a crash), and the same
 safe reply and handoff when the action server is down or slow
-(``bot.connectors.guard``); Rasa's own sends the patient nothing then.
+(``bot.channels.guard``); Rasa's own sends the patient nothing then.
 
-Registered in credentials.yml as ``bot.connectors.socketio.PatientSocketIOInput``.
+Registered in credentials.yml as ``bot.channels.socketio.PatientSocketIOInput``.
 """
 
 from __future__ import annotations
@@ -30,14 +30,14 @@ from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.socketio import SocketIOInput, SocketIOOutput
 from sanic import Blueprint
 
-from bot.connectors import guard
-from bot.connectors.rest import (
+from bot.channels.rest import (
     MAX_BODY_BYTES,
     BadRequest,
     clean_message,
     clean_sender,
 )
-from bot.web_page import page_origins
+from bot.channels.web_page import page_origins
+from bot.channels import guard
 
 
 class CountingOutput(SocketIOOutput):

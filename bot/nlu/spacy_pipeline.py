@@ -45,7 +45,7 @@ def load_pipeline(path: Path = settings.SPACY_PIPELINE_DIR) -> Language:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot.spacy_pipeline")
+    parser = argparse.ArgumentParser(prog="python -m bot.nlu.spacy_pipeline")
     parser.add_argument("--out", type=Path, default=settings.SPACY_PIPELINE_DIR)
     args = parser.parse_args(argv)
     path = save_pipeline(args.out)

@@ -1,8 +1,8 @@
 """What the SMS channel remembers between messages, in the bot's database.
 
 Every row is keyed by the sender id (a keyed hash of the number, see
-``bot.phone_numbers``); the only phone number stored is the encrypted call-back
-number staff need for a handoff.
+``bot.channels.sms.phone_numbers``); the only phone number stored is the
+encrypted call-back number staff need for a handoff.
 
 - ``sms_messages``: each Twilio ``MessageSid`` once, so a retried webhook is
   answered once (the primary key decides, across replicas).

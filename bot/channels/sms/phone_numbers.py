@@ -8,8 +8,9 @@ back only encrypted (Fernet) with a key from the environment.
 Environment:
 - ``SMS_SENDER_KEY``: the secret of the keyed hash (any long random text);
   changing it starts new conversations for every number.
-- ``SMS_CONTACT_KEY``: a Fernet key (``python -m bot.phone_numbers new-key``)
-  that encrypts call-back numbers; staff need it to read one.
+- ``SMS_CONTACT_KEY``: a Fernet key that encrypts call-back numbers; staff
+  need it to read one
+  (``python -m bot.channels.sms.phone_numbers new-key`` makes one).
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ class ContactCipher:
         except (ValueError, UnicodeEncodeError):
             raise PhoneNumberKeyError(
                 "SMS_CONTACT_KEY is not a Fernet key "
-                "(make one with: python -m bot.phone_numbers new-key)"
+                "(make one with: python -m bot.channels.sms.phone_numbers new-key)"
             ) from None
 
     @classmethod
@@ -95,7 +96,9 @@ class ContactCipher:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args != ["new-key"]:
-        print("usage: python -m bot.phone_numbers new-key", file=sys.stderr)
+        print(
+            "usage: python -m bot.channels.sms.phone_numbers new-key", file=sys.stderr
+        )
         return 2
     print(Fernet.generate_key().decode("ascii"))
     return 0

@@ -1,1 +1,0 @@
-"""Rasa input channels written for the clinic (registered in credentials.yml)."""

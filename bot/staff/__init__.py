@@ -1,0 +1,1 @@
+"""The staff command line: handoffs to call back (``python -m bot.staff``)."""
