@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import replace
@@ -46,7 +45,6 @@ from bot.content.answers import (
 )
 from bot.content.entries import KnowledgeBaseError
 from bot.content.store import KnowledgeBaseUnavailable
-from bot.safety.alerts import AlertWorker, StaffNotifier
 from bot.safety.handoffs import Handoff, HandoffQueue, handoff_id_for
 from bot.safety.screen import Level, ScreenResult, default_screen
 from bot.safety.text import answer_to_question, is_question
@@ -57,7 +55,6 @@ _CONTENT_ERRORS = (KnowledgeBaseUnavailable, KnowledgeBaseError, LookupError, OS
 
 _answers: Answers | None = None
 _handoffs: HandoffQueue | None = None
-_alerts: AlertWorker | None = None
 
 
 def answers() -> Answers:
@@ -85,18 +82,6 @@ def handoff_queue() -> HandoffQueue:
     if _handoffs is None:
         _handoffs = HandoffQueue()
     return _handoffs
-
-
-def alert_worker() -> AlertWorker:
-    """The background sender of staff alerts (started on first use)."""
-    global _alerts
-    if _alerts is None:
-        _alerts = AlertWorker(
-            StaffNotifier(handoff_queue()),
-            interval_s=float(os.environ.get("HANDOFF_RETRY_INTERVAL_S", "10")),
-        )
-        _alerts.start()
-    return _alerts
 
 
 def input_channel(tracker: Tracker) -> str | None:
@@ -214,7 +199,6 @@ async def store_handoff(handoff: Handoff) -> Handoff:
     try:
         stored = await handoff_queue().store_promptly(handoff)
         logger.info("%s handoff %s stored", stored.level, stored.id)
-        alert_worker().wake()
         return stored
     except Exception:
         logger.exception("a %s handoff could not be stored", handoff.level)
@@ -533,8 +517,3 @@ class ActionAnswerFallback(ScreenedAction):
         # Forget the misunderstood message (the topic stays for follow-ups);
         # the revert comes first so that it does not undo the slot events.
         return [UserUtteranceReverted(), *events]
-
-
-if os.environ.get("BOT_ALERT_WORKER") == "on":
-    # In the action server: deliver alerts left over from before a restart.
-    alert_worker()

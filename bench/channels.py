@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bot import settings  # noqa: E402
 from bot.content.store import load_knowledge  # noqa: E402
 from bot.db import engine_for  # noqa: E402
-from bot.run import training as model_cache
+from bot.run import training
 from tests.conftest import FakeTwilio  # noqa: E402
 from tests.integration.conftest import (  # noqa: E402
     SMS_WEBHOOK_URL,
@@ -165,7 +165,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    model = model_cache.current_model()
+    model = training.current_model()
     if not model.exists():
         raise SystemExit(f"no trained model at {model}: run `make train`")
     twilio = FakeTwilio()

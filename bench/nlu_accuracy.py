@@ -24,7 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot import settings  # noqa: E402
-from bot.run import training as model_cache
+from bot.run import training
 
 TARGET_ACCURACY = 0.95
 
@@ -104,7 +104,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    model = args.model or model_cache.model_path()
+    model = args.model or training.model_path()
     if not model.exists():
         print(f"no trained model at {model}: run `make train`", file=sys.stderr)
         return 2

@@ -84,10 +84,10 @@ def parse_intent(text: str) -> str:
         from rasa.core.agent import Agent
         from rasa.utils.log_utils import configure_structlog
 
-        from bot.run import training as model_cache
+        from bot.run import training
 
         configure_structlog(logging.WARNING)  # Rasa's debug lines carry the text
-        _agent = Agent.load(str(model_cache.current_model()))
+        _agent = Agent.load(str(training.current_model()))
     return asyncio.run(_agent.parse_message(text))["intent"]["name"]
 
 

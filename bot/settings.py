@@ -1,9 +1,24 @@
-"""Where the project's files live and what the environment configures."""
+"""Every setting the bot reads from the environment, with its default and meaning.
+
+This is the only module that reads ``os.environ`` for the bot's own settings.
+``load()`` reads them afresh at each call (a test or a parent process may
+change the environment); ``load(mapping)`` reads a given mapping only.
+``python -m bot.run.serve`` hands the resolved values to its child processes
+(``as_environ``), so the Rasa server, the action server and the chat page see
+the same ones, and ``endpoints.yml`` can expand ``${ACTIONS_PORT}`` and
+``${BOT_TRACKER_DB}``.
+
+Paths of the project's own files (data, var, models) are constants here too.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
+
+from pydantic import BaseSettings, Field, SecretStr, ValidationError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_ROOT / "data"
@@ -13,17 +28,221 @@ MODELS_DIR = PROJECT_ROOT / "models"
 SPACY_PIPELINE_DIR = VAR_DIR / "spacy" / "en_isotretinoin_lookup"
 
 
-def database_url() -> str:
-    """The SQLAlchemy URL of the bot's own database (knowledge base, handoffs).
+class SettingsError(ValueError):
+    """A setting has a value the bot cannot use; the message names it."""
 
-    ``BOT_DATABASE_URL`` overrides the embedded SQLite default.
+
+class Settings(BaseSettings):
+    """The bot's settings; each field's ``env`` is its environment variable.
+
+    Read them with ``load()``, which also reports unusable values by name.
     """
-    url = os.environ.get("BOT_DATABASE_URL")
-    if url:
-        return url
-    return f"sqlite:///{VAR_DIR / 'bot.db'}"
+
+    # -- Servers (``make run`` starts all three on these addresses) ----------
+    rasa_host: str = Field(
+        "127.0.0.1", env="RASA_HOST", description="address the Rasa server binds"
+    )
+    rasa_port: int = Field(5005, env="RASA_PORT", description="the Rasa server's port")
+    rasa_public_url: str = Field(
+        "",
+        env="RASA_PUBLIC_URL",
+        description="the Rasa server's origin as browsers reach it behind a proxy "
+        "(default http://RASA_HOST:RASA_PORT)",
+    )
+    actions_host: str = Field(
+        "127.0.0.1", env="ACTIONS_HOST", description="address the action server binds"
+    )
+    actions_port: int = Field(
+        5055, env="ACTIONS_PORT", description="the action server's port"
+    )
+    web_host: str = Field(
+        "127.0.0.1", env="WEB_HOST", description="address the chat page's server binds"
+    )
+    web_port: int = Field(8080, env="WEB_PORT", description="the chat page's port")
+    web_public_url: str = Field(
+        "",
+        env="WEB_PUBLIC_URL",
+        description="the chat page's origin behind a proxy (the only origin the "
+        "socket.io channel then accepts)",
+    )
+
+    # -- Storage -------------------------------------------------------------
+    database_url: str = Field(
+        "",
+        env="BOT_DATABASE_URL",
+        description="SQLAlchemy URL of the bot's own database: knowledge base, "
+        "handoffs, SMS state (default: SQLite var/bot.db)",
+    )
+    tracker_db: Path = Field(
+        VAR_DIR / "conversations.db",
+        env="BOT_TRACKER_DB",
+        description="SQLite file of Rasa's conversation store (endpoints.yml)",
+    )
+    handoff_spool: Path = Field(
+        VAR_DIR / "handoff-spool.jsonl",
+        env="BOT_HANDOFF_SPOOL",
+        description="file that keeps handoffs the database could not take",
+    )
+    clinic_file: Path = Field(
+        DATA_DIR / "clinic.yml",
+        env="BOT_CLINIC_FILE",
+        description="the clinic's details",
+    )
+    model: Path | None = Field(
+        None,
+        env="BOT_MODEL",
+        description="a trained model file (default: the one for the current inputs)",
+    )
+
+    # -- The crisis path and staff alerts ------------------------------------
+    crisis_reply_wait_s: float = Field(
+        3.0,
+        env="BOT_CRISIS_REPLY_WAIT_S",
+        description="longest wait for the bot's crisis reply before a channel "
+        "sends its own (988, 911) and stores the handoff itself",
+    )
+    reply_wait_s: float = Field(
+        30.0,
+        env="BOT_REPLY_WAIT_S",
+        description="longest wait for any other reply before the channel says the "
+        "bot is unavailable and gives the clinic's phone",
+    )
+    safety_answer_timeout_s: float = Field(
+        300.0,
+        env="BOT_SAFETY_ANSWER_TIMEOUT_S",
+        description="how long the direct safety question may stay unanswered "
+        "before its handoff becomes a crisis",
+    )
+    handoff_webhook_url: str = Field(
+        "",
+        env="HANDOFF_WEBHOOK_URL",
+        description="where staff alerts are posted (Slack/Teams-style webhook); "
+        "empty: alerts are only listed by ``python -m bot.staff``",
+    )
+    handoff_retry_base_s: float = Field(
+        15.0,
+        env="HANDOFF_RETRY_BASE_S",
+        description="first delay before an alert that failed is tried again "
+        "(then x2, x4, ... x40)",
+    )
+    handoff_retry_interval_s: float = Field(
+        2.0,
+        env="HANDOFF_RETRY_INTERVAL_S",
+        description="how often the alerts worker (python -m bot.safety.alerts) "
+        "looks for alerts to send: the longest a new crisis waits for its alert",
+    )
+
+    # -- SMS through Twilio (without all of these the SMS webhook answers 503)
+    twilio_account_sid: str = Field("", env="TWILIO_ACCOUNT_SID")
+    twilio_auth_token: SecretStr = Field(
+        SecretStr(""), env="TWILIO_AUTH_TOKEN", description="signs Twilio's webhooks"
+    )
+    twilio_from_number: str = Field(
+        "", env="TWILIO_FROM_NUMBER", description="the clinic's SMS number"
+    )
+    twilio_api_base_url: str = Field(
+        "", env="TWILIO_API_BASE_URL", description="default: Twilio's API"
+    )
+    sms_webhook_url: str = Field(
+        "",
+        env="SMS_WEBHOOK_URL",
+        description="the public URL Twilio posts to (part of the signature)",
+    )
+    sms_sender_key: SecretStr = Field(
+        SecretStr(""),
+        env="SMS_SENDER_KEY",
+        description="secret of the keyed hash that turns a number into a sender id",
+    )
+    sms_contact_key: SecretStr = Field(
+        SecretStr(""),
+        env="SMS_CONTACT_KEY",
+        description="Fernet key that encrypts call-back numbers",
+    )
+
+    class Config:
+        case_sensitive = True
+        extra = "ignore"
+
+    @property
+    def bot_database_url(self) -> str:
+        """``BOT_DATABASE_URL``, or the embedded SQLite file."""
+        return self.database_url or f"sqlite:///{VAR_DIR / 'bot.db'}"
+
+    def as_environ(self) -> dict[str, str]:
+        """Every setting as the environment variable a child process reads."""
+        environ = {}
+        for field in self.__fields__.values():
+            value = getattr(self, field.name)
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            elif isinstance(value, bool):
+                value = "on" if value else "off"
+            environ[env_name(field.name)] = str(value)
+        return environ
+
+
+class _FromMapping(Settings):
+    """Settings from the mapping ``load`` was given, validated, and nothing else."""
+
+    class Config:
+        @classmethod
+        def customise_sources(cls, init_settings, env_settings, file_secret_settings):
+            return (init_settings,)
+
+
+def env_name(field_name: str) -> str:
+    return next(iter(Settings.__fields__[field_name].field_info.extra["env_names"]))
+
+
+def load(environ: Mapping[str, str] | None = None) -> Settings:
+    """The settings from the process environment, or from ``environ`` only.
+
+    A variable set to the empty string counts as not set.
+
+    Raises ``SettingsError`` naming each variable whose value is unusable.
+    """
+    environ = os.environ if environ is None else environ
+    try:
+        values: dict[str, Any] = {}
+        for name in Settings.__fields__:
+            variable = env_name(name)
+            if environ.get(variable, "") != "":
+                values[name] = environ[variable]
+        return _FromMapping(**values)
+    except ValidationError as error:
+        problems = []
+        for problem in error.errors():
+            name = str(problem["loc"][0])
+            label = env_name(name) if name in Settings.__fields__ else name
+            problems.append(f"{label}: {problem['msg']}")
+        raise SettingsError("; ".join(problems)) from None
+
+
+def database_url() -> str:
+    """The SQLAlchemy URL of the bot's own database (knowledge base, handoffs)."""
+    return load().bot_database_url
 
 
 def clinic_file() -> Path:
     """The clinic's details: ``BOT_CLINIC_FILE`` or ``data/clinic.yml``."""
-    return Path(os.environ.get("BOT_CLINIC_FILE", DATA_DIR / "clinic.yml"))
+    return load().clinic_file
+
+
+def describe() -> str:
+    """A table of every setting, its variable, default and meaning."""
+    lines = []
+    for field in Settings.__fields__.values():
+        default = field.default
+        if isinstance(default, SecretStr):
+            default = ""
+        if isinstance(default, Path) and default.is_relative_to(PROJECT_ROOT):
+            default = default.relative_to(PROJECT_ROOT)
+        meaning = field.field_info.description or ""
+        lines.append(f"{env_name(field.name):28} {str(default)!r:32} {meaning}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(describe())

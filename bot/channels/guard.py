@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rasa.core.channels.channel import UserMessage
 
+from bot import settings
 from bot.content.answers import emergency_text, unavailable_text
 from bot.safety.handoffs import HandoffQueue, handoff_id_for
 from bot.safety.screen import Level, ScreenResult, default_screen
@@ -29,14 +29,6 @@ from bot.safety.screen import Level, ScreenResult, default_screen
 logger = logging.getLogger(__name__)
 
 URGENT = (Level.CRISIS, Level.POSSIBLE)
-
-
-def crisis_wait_s() -> float:
-    return float(os.environ.get("BOT_CRISIS_REPLY_WAIT_S", "3"))
-
-
-def reply_wait_s() -> float:
-    return float(os.environ.get("BOT_REPLY_WAIT_S", "30"))
 
 
 def screen(text: str) -> ScreenResult:
@@ -104,7 +96,8 @@ async def process(
     conversation), else None. ``result``: the screen's verdict on this text,
     if the channel has it already."""
     result = result or screen(message.text or "")
-    wait = crisis_wait_s() if result.level in URGENT else reply_wait_s()
+    config = settings.load()
+    wait = config.crisis_reply_wait_s if result.level in URGENT else config.reply_wait_s
     handling = asyncio.ensure_future(on_new_message(message))
     try:
         await asyncio.wait_for(asyncio.shield(handling), wait)

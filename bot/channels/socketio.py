@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -30,6 +29,8 @@ from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.socketio import SocketIOInput, SocketIOOutput
 from sanic import Blueprint
 
+from bot import settings
+from bot.channels import guard
 from bot.channels.rest import (
     MAX_BODY_BYTES,
     BadRequest,
@@ -37,7 +38,6 @@ from bot.channels.rest import (
     clean_sender,
 )
 from bot.channels.web_page import page_origins
-from bot.channels import guard
 
 
 class CountingOutput(SocketIOOutput):
@@ -68,7 +68,7 @@ class PatientSocketIOInput(SocketIOInput):
         blueprint = super().blueprint(on_new_message)
         sio = self.sio
         assert sio is not None
-        origins = page_origins(os.environ)
+        origins = page_origins(settings.load())
         sio.eio.cors_allowed_origins = origins
         sio.eio.max_http_buffer_size = MAX_BODY_BYTES  # as the REST webhook
         logger.info("socket.io accepts the chat page's origins: %s", origins)

@@ -26,7 +26,6 @@ import gzip
 import ipaddress
 import json
 import logging
-import os
 import socket
 import sys
 from collections.abc import Mapping
@@ -37,15 +36,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from bot import settings
+from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 WEB_DIR = settings.PROJECT_ROOT / "web"
 WIDGET_JS = WEB_DIR / "node_modules" / "rasa-webchat" / "lib" / "index.js"
-DEFAULT_WEB_HOST = "127.0.0.1"
-DEFAULT_WEB_PORT = "8080"
-DEFAULT_RASA_HOST = "127.0.0.1"
-DEFAULT_RASA_PORT = "5005"
 # Worth compressing: the widget's bundle is about 700 kB, 200 kB gzipped.
 GZIP_MIN_BYTES = 1024
 
@@ -90,47 +86,41 @@ def _origin(url: str, setting: str) -> str:
     return f"{parts.scheme}://{parts.netloc.lower()}"
 
 
-def rasa_url(env: Mapping[str, str]) -> str:
+def rasa_url(config: Settings) -> str:
     """The Rasa server as the patient's browser reaches it.
 
     ``RASA_PUBLIC_URL`` (e.g. https://chat.example.org behind a proxy) wins;
     otherwise ``http://RASA_HOST:RASA_PORT``.
     """
-    public = env.get("RASA_PUBLIC_URL", "").strip()
+    public = config.rasa_public_url.strip()
     if public:
         return _origin(public, "RASA_PUBLIC_URL")
-    host = _browser_host(env.get("RASA_HOST") or DEFAULT_RASA_HOST)
-    port = env.get("RASA_PORT") or DEFAULT_RASA_PORT
-    return f"http://{_url_host(host)}:{port}"
+    host = _browser_host(config.rasa_host)
+    return f"http://{_url_host(host)}:{config.rasa_port}"
 
 
-def web_address(env: Mapping[str, str]) -> tuple[str, int]:
+def web_address(config: Settings) -> tuple[str, int]:
     """Where the page server listens: ``WEB_HOST`` and ``WEB_PORT``."""
-    host = env.get("WEB_HOST") or DEFAULT_WEB_HOST
-    port = env.get("WEB_PORT") or DEFAULT_WEB_PORT
-    try:
-        return host, int(port)
-    except ValueError:
-        raise WebPageError(f"WEB_PORT must be a port number, not {port!r}") from None
+    return config.web_host, config.web_port
 
 
-def web_url(env: Mapping[str, str]) -> str:
+def web_url(config: Settings) -> str:
     """The page's address on this machine, for the "Bot ready" line."""
-    host, port = web_address(env)
+    host, port = web_address(config)
     return f"http://{_url_host(_browser_host(host))}:{port}"
 
 
-def page_origins(env: Mapping[str, str]) -> list[str]:
+def page_origins(config: Settings) -> list[str]:
     """The origins the page is opened from: the Rasa server allows these (CORS).
 
     ``WEB_PUBLIC_URL`` when the page is published behind a proxy; otherwise
     the local address, with ``localhost`` and ``127.0.0.1`` both allowed for a
     page on the loopback address.
     """
-    public = env.get("WEB_PUBLIC_URL", "").strip()
+    public = config.web_public_url.strip()
     if public:
         return [_origin(public, "WEB_PUBLIC_URL")]
-    host, port = web_address(env)
+    host, port = web_address(config)
     host = _browser_host(host)
     origins = [f"http://{_url_host(host)}:{port}"]
     if host in ("127.0.0.1", "localhost"):
@@ -194,7 +184,7 @@ def _read(path: Path) -> bytes:
         raise WebPageError(f"the chat page needs {path}{hint}") from None
 
 
-def load_assets(env: Mapping[str, str], web_dir: Path = WEB_DIR) -> dict[str, Asset]:
+def load_assets(config: Settings, web_dir: Path = WEB_DIR) -> dict[str, Asset]:
     """Every path the server answers, with its body, read once at start."""
     files = {
         "/": web_dir / "index.html",
@@ -207,7 +197,7 @@ def load_assets(env: Mapping[str, str], web_dir: Path = WEB_DIR) -> dict[str, As
         for route, path in files.items()
     }
     assets["/index.html"] = assets["/"]
-    assets["/config.js"] = _asset(config_script(rasa_url(env)), TEXT_TYPES[".js"])
+    assets["/config.js"] = _asset(config_script(rasa_url(config)), TEXT_TYPES[".js"])
     return assets
 
 
@@ -281,11 +271,11 @@ class PageServer6(PageServer):
     address_family = socket.AF_INET6
 
 
-def make_server(env: Mapping[str, str], web_dir: Path = WEB_DIR) -> PageServer:
-    """The page server for ``env``, bound and ready for ``serve_forever``."""
-    assets = load_assets(env, web_dir)
-    handler = make_handler(assets, content_security_policy(rasa_url(env)))
-    host, port = web_address(env)
+def make_server(config: Settings, web_dir: Path = WEB_DIR) -> PageServer:
+    """The page server for ``config``, bound and ready for ``serve_forever``."""
+    assets = load_assets(config, web_dir)
+    handler = make_handler(assets, content_security_policy(rasa_url(config)))
+    host, port = web_address(config)
     server_class = PageServer6 if ":" in host else PageServer
     try:
         return server_class((host, port), handler)
@@ -296,11 +286,12 @@ def make_server(env: Mapping[str, str], web_dir: Path = WEB_DIR) -> PageServer:
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
     try:
-        server = make_server(os.environ)
-    except WebPageError as error:
+        config = settings.load()
+        server = make_server(config)
+    except (WebPageError, settings.SettingsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    logger.info("chat page on %s", web_url(os.environ))
+    logger.info("chat page on %s", web_url(config))
     try:
         server.serve_forever(poll_interval=0.25)
     except KeyboardInterrupt:

@@ -1,15 +1,13 @@
-"""Run the action server, the Rasa server and the chat page, in the foreground.
+"""Run the bot's processes in the foreground: the action server, the staff
+alerts worker, the Rasa server and the chat page.
 
-``python -m bot.run.serve`` starts all three, waits until each answers, prints one
-"ready" line, and stops them all on Ctrl-C (or when any one dies).
-``python -m bot.run.serve --shell`` starts the action server and ``rasa shell``.
+``python -m bot.run.serve`` starts them all, waits until each answers, prints
+one "ready" line, and stops them all on Ctrl-C (or when any one dies).
+``python -m bot.run.serve --shell`` starts the action server, the alerts
+worker and ``rasa shell``.
 
-Environment: ``RASA_HOST``/``RASA_PORT`` (127.0.0.1:5005),
-``ACTIONS_HOST``/``ACTIONS_PORT`` (127.0.0.1:5055), ``WEB_HOST``/``WEB_PORT``
-(127.0.0.1:8080, the chat page; ``RASA_PUBLIC_URL`` and ``WEB_PUBLIC_URL``
-when both are published behind a proxy), ``BOT_TRACKER_DB``
-(var/conversations.db), ``BOT_DATABASE_URL`` (the knowledge base),
-``BOT_MODEL`` (a model file; default: the one trained for the current inputs).
+Every setting (addresses, ports, files) is in ``bot.settings``; the children
+get the resolved values in their environment.
 """
 
 from __future__ import annotations
@@ -26,7 +24,7 @@ from pathlib import Path
 
 from bot import settings
 from bot.channels import web_page
-from bot.run import training as model_cache
+from bot.run import training
 
 STARTUP_TIMEOUT_S = 300
 
@@ -36,14 +34,9 @@ class ServeError(RuntimeError):
 
 
 def child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.setdefault("ACTIONS_PORT", "5055")
-    env.setdefault("ACTIONS_HOST", "127.0.0.1")
-    env.setdefault("RASA_PORT", "5005")
-    env.setdefault("RASA_HOST", "127.0.0.1")
-    env.setdefault("WEB_PORT", web_page.DEFAULT_WEB_PORT)
-    env.setdefault("WEB_HOST", web_page.DEFAULT_WEB_HOST)
-    env.setdefault("BOT_TRACKER_DB", str(settings.VAR_DIR / "conversations.db"))
+    """The environment of the children: this one, with every setting resolved
+    (endpoints.yml expands ${ACTIONS_PORT} and ${BOT_TRACKER_DB})."""
+    env = {**os.environ, **settings.load().as_environ()}
     env["SANIC_HOST"] = env["ACTIONS_HOST"]  # rasa_sdk binds 0.0.0.0 without it
     env.setdefault("RASA_TELEMETRY_ENABLED", "false")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -79,12 +72,16 @@ def stop(processes: list[subprocess.Popen]) -> None:
 
 
 def start_actions(env: dict[str, str]) -> subprocess.Popen:
-    env = {**env, "BOT_ALERT_WORKER": "on"}  # staff alerts start with the server
     command = [
         sys.executable, "-m", "rasa_sdk",
         "--actions", "actions",
         "--port", env["ACTIONS_PORT"],
     ]  # fmt: skip
+    return subprocess.Popen(command, cwd=settings.PROJECT_ROOT, env=env)
+
+
+def start_alerts(env: dict[str, str]) -> subprocess.Popen:
+    command = [sys.executable, "-m", "bot.safety.alerts"]
     return subprocess.Popen(command, cwd=settings.PROJECT_ROOT, env=env)
 
 
@@ -112,12 +109,13 @@ def rasa_command(mode: str, model: Path, env: dict[str, str]) -> list[str]:
 
 def serve(shell: bool = False, model: Path | None = None) -> int:
     env = child_env()
-    model = model or model_cache.current_model()
+    config = settings.load(env)
+    model = model or training.current_model()
     if not model.exists():
         raise ServeError(f"no trained model at {model}: run `make train` first")
     actions_url = f"http://{env['ACTIONS_HOST']}:{env['ACTIONS_PORT']}"
     rasa_url = f"http://{env['RASA_HOST']}:{env['RASA_PORT']}"
-    page_url = web_page.web_url(env)
+    page_url = web_page.web_url(config)
     processes: list[subprocess.Popen] = []
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -129,6 +127,7 @@ def serve(shell: bool = False, model: Path | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     try:
         processes.append(start_actions(env))
+        processes.append(start_alerts(env))
         wait_until_up(f"{actions_url}/health", processes[0], "the action server")
         if shell:
             shell_process = subprocess.Popen(
@@ -168,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return serve(shell=args.shell, model=args.model)
-    except (ServeError, web_page.WebPageError) as error:
+    except (ServeError, web_page.WebPageError, settings.SettingsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
 

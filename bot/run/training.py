@@ -59,8 +59,7 @@ def model_path(root: Path = settings.PROJECT_ROOT, config: str = "config.yml") -
 
 def current_model() -> Path:
     """The model to serve: ``BOT_MODEL`` if set, else the one for today's inputs."""
-    override = os.environ.get("BOT_MODEL")
-    return Path(override) if override else model_path()
+    return settings.load().model or model_path()
 
 
 def train(root: Path = settings.PROJECT_ROOT, config: str = "config.yml") -> Path:

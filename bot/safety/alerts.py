@@ -3,21 +3,29 @@
 ``HANDOFF_WEBHOOK_URL`` receives a JSON POST per handoff: the handoff's id,
 level and channel and the command that opens it, never the patient's message.
 Each alert is tried a few times with backoff; a failure is recorded on the
-handoff and retried later (with growing delays) until it is delivered. A
-background worker in the action server does this, and also moves spooled
-handoffs into the database when it is back.
+handoff and retried later (with growing delays) until it is delivered.
+
+``python -m bot.safety.alerts`` is the worker that does this, a process of its
+own (``make run`` starts it): it alerts staff even while the action server is
+down, when the channels spool crisis handoffs themselves. Each round it also
+moves spooled handoffs into the database once it is back, and makes a crisis
+of every direct safety question left unanswered. Rounds come every
+``HANDOFF_RETRY_INTERVAL_S``; several workers (replicas) may run, each alert
+being reserved by one of them.
 """
 
 from __future__ import annotations
 
 import logging
-import os
+import signal
+import sys
 import threading
 import time
 
 import requests
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot import settings
 from bot.safety.handoffs import Handoff, HandoffQueue
 
 logger = logging.getLogger(__name__)
@@ -27,19 +35,9 @@ RETRY_LATER_FACTORS = (1, 2, 4, 8, 20, 40)  # x HANDOFF_RETRY_BASE_S (default 15
 RESERVATION_S = 60
 
 
-def webhook_url() -> str | None:
-    return os.environ.get("HANDOFF_WEBHOOK_URL") or None
-
-
-def safety_answer_timeout_s() -> float:
-    """How long a patient may leave the direct safety question unanswered
-    before the handoff becomes a crisis (``BOT_SAFETY_ANSWER_TIMEOUT_S``)."""
-    return float(os.environ.get("BOT_SAFETY_ANSWER_TIMEOUT_S", "300"))
-
-
 def retry_delay(failed_attempts: int) -> float:
     """Seconds until the next try after ``failed_attempts`` failed ones."""
-    base = float(os.environ.get("HANDOFF_RETRY_BASE_S", "15"))
+    base = settings.load().handoff_retry_base_s
     return (
         base * RETRY_LATER_FACTORS[min(failed_attempts, len(RETRY_LATER_FACTORS) - 1)]
     )
@@ -70,7 +68,7 @@ class StaffNotifier:
         quick_retry_delays: tuple[float, ...] = QUICK_RETRY_DELAYS_S,
     ) -> None:
         self.queue = queue
-        self.url = url if url is not None else webhook_url()
+        self.url = url if url is not None else settings.load().handoff_webhook_url
         self.timeout_s = timeout_s
         self.quick_retry_delays = quick_retry_delays
 
@@ -99,7 +97,7 @@ class StaffNotifier:
         self.queue.replay_spool()
         delivered = self._notify_spooled()
         try:
-            self.queue.escalate_unanswered(safety_answer_timeout_s())
+            self.queue.escalate_unanswered(settings.load().safety_answer_timeout_s)
         except SQLAlchemyError as error:
             logger.error("unanswered safety questions not checked (%s)",
                          error.__class__.__name__)  # fmt: skip
@@ -143,28 +141,30 @@ class StaffNotifier:
         return delivered
 
 
-class AlertWorker(threading.Thread):
-    """Sends due alerts now when woken, and every ``interval_s`` otherwise."""
+def run(notifier: StaffNotifier, interval_s: float, stop: threading.Event) -> None:
+    """A round of alerts every ``interval_s`` until ``stop`` is set."""
+    if not notifier.url:
+        logger.warning(
+            "HANDOFF_WEBHOOK_URL is not set: staff are not alerted; "
+            "they see handoffs with `make handoffs`"
+        )
+    while not stop.is_set():
+        try:
+            notifier.notify_due()
+        except Exception:  # keep alerting whatever one round hit
+            logger.exception("a round of staff alerts failed")
+        stop.wait(interval_s)
 
-    def __init__(self, notifier: StaffNotifier, interval_s: float = 10.0) -> None:
-        super().__init__(name="staff-alerts", daemon=True)
-        self.notifier = notifier
-        self.interval_s = interval_s
-        self._wake = threading.Event()
 
-    def wake(self) -> None:
-        self._wake.set()
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    config = settings.load()
+    run(StaffNotifier(HandoffQueue()), config.handoff_retry_interval_s, stop)
+    return 0
 
-    def run(self) -> None:
-        if not self.notifier.url:
-            logger.warning(
-                "HANDOFF_WEBHOOK_URL is not set: staff are not alerted; "
-                "they see handoffs with `make handoffs`"
-            )
-        while True:
-            try:
-                self.notifier.notify_due()
-            except Exception:  # keep alerting whatever one round hit
-                logger.exception("a round of staff alerts failed")
-            self._wake.wait(self.interval_s)
-            self._wake.clear()
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -161,18 +161,12 @@ def _make_crisis(row: HandoffRow) -> bool:
     return True
 
 
-def default_spool_path() -> Path:
-    return Path(
-        os.environ.get("BOT_HANDOFF_SPOOL", settings.VAR_DIR / "handoff-spool.jsonl")
-    )
-
-
 class HandoffQueue(TableStore):
     """Create, list, claim and resolve handoffs; spool them when the DB is down."""
 
     def __init__(self, engine: Engine | None = None, spool: Path | None = None) -> None:
         super().__init__(engine)
-        self.spool = Path(spool or default_spool_path())
+        self.spool = Path(spool or settings.load().handoff_spool)
 
     @staticmethod
     def new(

@@ -22,7 +22,7 @@ from twilio.request_validator import RequestValidator
 from bot import settings
 from bot.content.store import KnowledgeBase, load_knowledge
 from bot.db import engine_for
-from bot.run import training as model_cache
+from bot.run import training
 from bot.safety.handoffs import HandoffQueue
 
 READY_TIMEOUT_S = 300
@@ -208,7 +208,7 @@ def bot(
 ) -> Iterator[RunningBot]:
     """The bot as `make run` starts it, its own database on PostgreSQL (so a
     test can take it down) and staff alerts going to a real local webhook."""
-    model = model_cache.current_model()
+    model = training.current_model()
     if not model.exists():
         pytest.fail(f"no trained model at {model}: run `make train` (make test does)")
     work: Path = tmp_path_factory.mktemp("bot")

@@ -21,7 +21,7 @@ from bot import settings
 from bot.content.answers import emergency_text, unavailable_text
 from bot.content.store import load_knowledge
 from bot.db import engine_for
-from bot.run import training as model_cache
+from bot.run import training
 from bot.run.serve import child_env, rasa_command
 from tests.integration.conftest import (
     RunningBot,
@@ -244,7 +244,7 @@ def stranded(tmp_path_factory, session_webhook, session_twilio_api):
         "WEB_PUBLIC_URL": "http://127.0.0.1:8080",
     }
     process = subprocess.Popen(
-        rasa_command("run", model_cache.current_model(), env),
+        rasa_command("run", training.current_model(), env),
         cwd=settings.PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip

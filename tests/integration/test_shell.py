@@ -18,7 +18,7 @@ from chat_page import ChatPage, chromium
 from bot import settings
 from bot.content.store import KnowledgeBase, load_knowledge
 from bot.db import engine_for
-from bot.run import training as model_cache
+from bot.run import training
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +51,7 @@ class StaffShell:
 
 @pytest.fixture(scope="module")
 def shell(tmp_path_factory: pytest.TempPathFactory, free_ports) -> Iterator[StaffShell]:
-    model = model_cache.current_model()
+    model = training.current_model()
     if not model.exists():
         pytest.fail(f"no trained model at {model}: run `make train` (make test does)")
     work: Path = tmp_path_factory.mktemp("shell")

@@ -7,9 +7,9 @@ import asyncio
 import time
 
 import pytest
-from bot.channels import guard
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 
+from bot.channels import guard
 from bot.content.answers import emergency_text, unavailable_text
 from bot.safety.handoffs import HandoffQueue, handoff_id_for
 

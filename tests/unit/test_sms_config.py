@@ -14,6 +14,7 @@ from bot.channels.sms.connector import (
     parse_form,
     parse_inbound,
 )
+from bot.settings import load
 
 GOOD_ENV = {
     "TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
@@ -26,7 +27,7 @@ GOOD_ENV = {
 
 
 def test_a_complete_environment_configures_the_channel():
-    config = SmsConfig.from_env(GOOD_ENV)
+    config = SmsConfig.from_settings(load(GOOD_ENV))
     assert config.webhook_url == GOOD_ENV["SMS_WEBHOOK_URL"]
     assert config.api_base_url is None
 
@@ -35,12 +36,12 @@ def test_a_complete_environment_configures_the_channel():
 def test_each_missing_setting_is_named(missing):
     env = {k: v for k, v in GOOD_ENV.items() if k != missing}
     with pytest.raises(SmsConfigError, match=missing):
-        SmsConfig.from_env(env)
+        SmsConfig.from_settings(load(env))
 
 
 def test_a_bad_contact_key_is_a_configuration_error():
     with pytest.raises(SmsConfigError, match="SMS_CONTACT_KEY"):
-        SmsConfig.from_env({**GOOD_ENV, "SMS_CONTACT_KEY": "nope"})
+        SmsConfig.from_settings(load({**GOOD_ENV, "SMS_CONTACT_KEY": "nope"}))
 
 
 def test_without_settings_the_channel_is_off_and_refuses_everything(monkeypatch):

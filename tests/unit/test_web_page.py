@@ -17,6 +17,7 @@ import yaml
 from bot import settings
 from bot.channels import web_page
 from bot.run import serve
+from bot.settings import SettingsError, load
 
 WEB_DIR = settings.PROJECT_ROOT / "web"
 
@@ -48,7 +49,7 @@ def page_env() -> dict[str, str]:
 
 @pytest.fixture
 def page(page_env: dict[str, str]) -> Iterator[Page]:
-    server = web_page.make_server(page_env)
+    server = web_page.make_server(load(page_env))
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
     )
@@ -97,17 +98,17 @@ def page_references() -> References:
 
 
 def test_the_socket_url_defaults_to_the_local_rasa_server():
-    assert web_page.rasa_url({}) == "http://127.0.0.1:5005"
-    assert web_page.rasa_url({"RASA_PORT": "6000"}) == "http://127.0.0.1:6000"
+    assert web_page.rasa_url(load({})) == "http://127.0.0.1:5005"
+    assert web_page.rasa_url(load({"RASA_PORT": "6000"})) == "http://127.0.0.1:6000"
 
 
 def test_a_rasa_server_bound_to_every_address_is_reached_on_loopback():
-    assert web_page.rasa_url({"RASA_HOST": "0.0.0.0"}) == "http://127.0.0.1:5005"
+    assert web_page.rasa_url(load({"RASA_HOST": "0.0.0.0"})) == "http://127.0.0.1:5005"
 
 
 def test_the_public_rasa_url_wins_for_production():
     env = {"RASA_PUBLIC_URL": "https://Chat.Example.org/", "RASA_PORT": "6000"}
-    assert web_page.rasa_url(env) == "https://chat.example.org"
+    assert web_page.rasa_url(load(env)) == "https://chat.example.org"
 
 
 @pytest.mark.parametrize(
@@ -121,18 +122,18 @@ def test_the_public_rasa_url_wins_for_production():
 )
 def test_a_public_url_that_is_not_an_origin_is_refused(url):
     with pytest.raises(web_page.WebPageError, match="RASA_PUBLIC_URL"):
-        web_page.rasa_url({"RASA_PUBLIC_URL": url})
+        web_page.rasa_url(load({"RASA_PUBLIC_URL": url}))
 
 
 def test_rasa_allows_only_the_pages_origin():
-    origins = web_page.page_origins({"WEB_PORT": "8123"})
+    origins = web_page.page_origins(load({"WEB_PORT": "8123"}))
     assert origins == ["http://127.0.0.1:8123", "http://localhost:8123"]
-    assert web_page.page_origins({}) == [
+    assert web_page.page_origins(load({})) == [
         "http://127.0.0.1:8080",
         "http://localhost:8080",
     ]
     public = {"WEB_PUBLIC_URL": "https://www.example.org", "WEB_PORT": "8123"}
-    assert web_page.page_origins(public) == ["https://www.example.org"]
+    assert web_page.page_origins(load(public)) == ["https://www.example.org"]
 
 
 def test_the_socketio_channel_accepts_only_the_pages_origins(
@@ -162,12 +163,12 @@ def test_the_socketio_channel_accepts_only_the_pages_origins(
 
 
 def test_the_page_server_listens_on_web_host_and_web_port():
-    assert web_page.web_address({}) == ("127.0.0.1", 8080)
+    assert web_page.web_address(load({})) == ("127.0.0.1", 8080)
     env = {"WEB_HOST": "0.0.0.0", "WEB_PORT": "9000"}
-    assert web_page.web_address(env) == ("0.0.0.0", 9000)
-    assert web_page.web_url(env) == "http://127.0.0.1:9000"
-    with pytest.raises(web_page.WebPageError, match="WEB_PORT"):
-        web_page.web_address({"WEB_PORT": "eighty"})
+    assert web_page.web_address(load(env)) == ("0.0.0.0", 9000)
+    assert web_page.web_url(load(env)) == "http://127.0.0.1:9000"
+    with pytest.raises(SettingsError, match="WEB_PORT"):
+        load({"WEB_PORT": "eighty"})
 
 
 # --- the Content-Security-Policy -----------------------------------------------
@@ -326,7 +327,7 @@ def test_a_missing_widget_says_how_to_install_it(tmp_path: Path, page_env):
     for name in ("index.html", "page.css", "chat.js"):
         (tmp_path / name).write_bytes((WEB_DIR / name).read_bytes())
     with pytest.raises(web_page.WebPageError, match="npm ci --prefix web"):
-        web_page.make_server(page_env, web_dir=tmp_path)
+        web_page.make_server(load(page_env), web_dir=tmp_path)
 
 
 # --- the widget: pinned, installed from the lock file, configured ---------------

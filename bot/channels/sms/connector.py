@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable
@@ -55,12 +54,13 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
+from bot import settings
+from bot.channels import guard
 from bot.channels.rest import BadRequest
 from bot.channels.sms.format import choice, compose, split
 from bot.channels.sms.keywords import Keyword, keyword
 from bot.channels.sms.phone_numbers import ContactCipher, PhoneNumberKeyError, SenderIds
 from bot.channels.sms.store import SmsStore
-from bot.channels import guard
 from bot.content.answers import Answers, unavailable_text
 from bot.safety.screen import ScreenResult
 
@@ -100,24 +100,26 @@ class SmsConfig:
     api_base_url: str | None = None
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> SmsConfig:
-        env = dict(os.environ if env is None else env)
-        missing = [name for name in REQUIRED_ENV if not env.get(name)]
+    def from_settings(cls, config: settings.Settings | None = None) -> SmsConfig:
+        """The channel's configuration; ``SmsConfigError`` names what is missing."""
+        config = config or settings.load()
+        values = config.as_environ()
+        missing = [name for name in REQUIRED_ENV if not values.get(name)]
         if missing:
             raise SmsConfigError("not set: " + ", ".join(missing))
         try:
-            sender_ids = SenderIds(env["SMS_SENDER_KEY"])
-            contacts = ContactCipher(env["SMS_CONTACT_KEY"])
+            sender_ids = SenderIds(config.sms_sender_key.get_secret_value())
+            contacts = ContactCipher(config.sms_contact_key.get_secret_value())
         except PhoneNumberKeyError as error:
             raise SmsConfigError(str(error)) from None
         return cls(
-            account_sid=env["TWILIO_ACCOUNT_SID"],
-            auth_token=env["TWILIO_AUTH_TOKEN"],
-            from_number=env["TWILIO_FROM_NUMBER"],
-            webhook_url=env["SMS_WEBHOOK_URL"],
+            account_sid=config.twilio_account_sid,
+            auth_token=config.twilio_auth_token.get_secret_value(),
+            from_number=config.twilio_from_number,
+            webhook_url=config.sms_webhook_url,
             sender_ids=sender_ids,
             contacts=contacts,
-            api_base_url=env.get("TWILIO_API_BASE_URL") or None,
+            api_base_url=config.twilio_api_base_url or None,
         )
 
 
@@ -199,8 +201,8 @@ class SmsInput(InputChannel):
     @classmethod
     def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
         try:
-            return cls(SmsConfig.from_env())
-        except SmsConfigError as error:
+            return cls(SmsConfig.from_settings())
+        except (SmsConfigError, settings.SettingsError) as error:
             logger.warning("the SMS channel is off (%s)", error)
             return cls(None)
 

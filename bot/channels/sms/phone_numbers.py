@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 import sys
 
 from cryptography.fernet import Fernet, InvalidToken
+
+from bot import settings
 
 SENDER_PREFIX = "sms-"
 _NOT_DIGITS = re.compile(r"[^\d+]")
@@ -52,7 +53,7 @@ class SenderIds:
 
     @classmethod
     def from_env(cls) -> SenderIds:
-        key = os.environ.get("SMS_SENDER_KEY", "")
+        key = settings.load().sms_sender_key.get_secret_value()
         if not key:
             raise PhoneNumberKeyError("SMS_SENDER_KEY is not set")
         return cls(key)
@@ -76,7 +77,7 @@ class ContactCipher:
 
     @classmethod
     def from_env(cls) -> ContactCipher:
-        key = os.environ.get("SMS_CONTACT_KEY", "")
+        key = settings.load().sms_contact_key.get_secret_value()
         if not key:
             raise PhoneNumberKeyError("SMS_CONTACT_KEY is not set")
         return cls(key)

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from bot import settings
-from bot.run import training as model_cache
+from bot.run import training
 
 
 @pytest.fixture
@@ -19,31 +19,31 @@ def project(tmp_path):
 
 
 def test_the_fingerprint_is_stable(project):
-    assert model_cache.fingerprint(project) == model_cache.fingerprint(project)
+    assert training.fingerprint(project) == training.fingerprint(project)
 
 
 @pytest.mark.parametrize(
     "path", ["config.yml", "domain.yml", "data/nlu/chitchat.yml", "data/rules.yml"]
 )
 def test_a_change_to_a_training_input_changes_the_fingerprint(project, path):
-    before = model_cache.fingerprint(project)
+    before = training.fingerprint(project)
     with open(project / path, "a") as handle:
         handle.write("\n# edited\n")
-    assert model_cache.fingerprint(project) != before
+    assert training.fingerprint(project) != before
 
 
 def test_knowledge_and_clinic_edits_do_not_retrain(project):
-    before = model_cache.fingerprint(project)
+    before = training.fingerprint(project)
     with open(project / "data/knowledge/daily_life.yml", "a") as handle:
         handle.write("\n# wording edited\n")
     with open(project / "data/clinic.yml", "a") as handle:
         handle.write("\n# phone edited\n")
-    assert model_cache.fingerprint(project) == before
+    assert training.fingerprint(project) == before
 
 
 def test_an_existing_model_is_not_trained_again(project, capsys):
-    target = model_cache.model_path(project)
+    target = training.model_path(project)
     target.parent.mkdir()
     target.write_bytes(b"a trained model")
-    assert model_cache.train(project) == target
+    assert training.train(project) == target
     assert "model up to date" in capsys.readouterr().out
