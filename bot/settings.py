@@ -13,10 +13,10 @@ Paths of the project's own files (data, var, models) are constants here too.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseSettings, Field, SecretStr, ValidationError
 
@@ -162,6 +162,7 @@ class Settings(BaseSettings):
     class Config:
         case_sensitive = True
         extra = "ignore"
+        allow_mutation = False  # one instance is shared (see load)
 
     @property
     def bot_database_url(self) -> str:
@@ -196,21 +197,30 @@ def env_name(field_name: str) -> str:
     return next(iter(Settings.__fields__[field_name].field_info.extra["env_names"]))
 
 
+_ENV_NAMES = tuple(env_name(name) for name in Settings.__fields__)
+
+
 def load(environ: Mapping[str, str] | None = None) -> Settings:
     """The settings from the process environment, or from ``environ`` only.
 
-    A variable set to the empty string counts as not set.
-
+    A variable set to the empty string counts as not set. The result is
+    immutable and shared by every call that sees the same values (reading
+    them costs a few microseconds, so hot paths may call this per message).
     Raises ``SettingsError`` naming each variable whose value is unusable.
     """
     environ = os.environ if environ is None else environ
+    return _load(tuple(environ.get(variable, "") for variable in _ENV_NAMES))
+
+
+@functools.lru_cache(maxsize=64)
+def _load(values: tuple[str, ...]) -> Settings:
+    given = {
+        name: value
+        for name, value in zip(Settings.__fields__, values, strict=True)
+        if value != ""
+    }
     try:
-        values: dict[str, Any] = {}
-        for name in Settings.__fields__:
-            variable = env_name(name)
-            if environ.get(variable, "") != "":
-                values[name] = environ[variable]
-        return _FromMapping(**values)
+        return _FromMapping(**given)
     except ValidationError as error:
         problems = []
         for problem in error.errors():
