@@ -15,7 +15,7 @@ CHROMIUM := /usr/bin/chromium
 export RASA_TELEMETRY_ENABLED ?= false
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run test setup install web-deps browser kb safety-model train shell \
+.PHONY: run test unit setup install web-deps browser services kb safety-model train shell \
 	lint format validate test-core bench handoffs clean
 
 run: train
@@ -24,9 +24,13 @@ run: train
 shell: train
 	$(PY) -m bot.run.serve --shell
 
-test: setup browser lint validate train
+test: setup browser services lint validate train
 	$(PY) -m pytest
 	$(MAKE) test-core
+
+# The fast tests: no servers, no trained model (under a minute).
+unit: setup
+	$(PY) -m pytest tests/unit -q
 
 setup: install $(SPACY_PIPELINE) web-deps kb safety-model
 
@@ -72,6 +76,22 @@ $(CHROMIUM):
 	fi
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+
+# PostgreSQL and Redis for the tests of the production setup. The tests use
+# the servers at 127.0.0.1:5432 and :6379 when they answer, and otherwise start
+# private, throwaway ones from these packages (tests/services.py).
+services:
+	@if command -v redis-server >/dev/null && [ -x /usr/lib/postgresql/15/bin/initdb ]; then \
+		exit 0; \
+	elif [ "$$(id -u)" != 0 ]; then \
+		echo "error: the tests need Debian's postgresql and redis-server packages." \
+			"As root: apt-get update && apt-get install -y --no-install-recommends" \
+			"postgresql redis-server" >&2; \
+		exit 1; \
+	else \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y \
+			--no-install-recommends postgresql redis-server; \
+	fi
 
 kb: install
 	$(PY) -m bot.content load

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from bot import settings
 from bot.content.store import KnowledgeBase, load_knowledge
 from bot.db import engine_for
+from tests import services
 
 
 @pytest.fixture
@@ -94,17 +95,15 @@ def bot_database(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator
     yield database_url
 
 
-POSTGRES_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
-
-
 class PostgresDatabase:
-    """A fresh database on the local PostgreSQL server, that a test can take down."""
+    """A fresh database on the test PostgreSQL server (tests/services.py), that
+    a test can take down."""
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.url = f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
+        self.url = services.postgres_url(name)
         self.admin = create_engine(
-            POSTGRES_ADMIN_URL, future=True, isolation_level="AUTOCOMMIT"
+            services.postgres_admin_url(), future=True, isolation_level="AUTOCOMMIT"
         )
 
     def execute(self, sql: str) -> None:
