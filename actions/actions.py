@@ -26,9 +26,7 @@ from typing import Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import (
-    ActionExecuted,
     EventType,
-    SessionStarted,
     SlotSet,
     UserUtteranceReverted,
 )
@@ -38,12 +36,14 @@ from bot.content.answers import (
     Answers,
     Reply,
     ReviewedFiles,
-    emergency_text,
-    is_staff,
-    staff_line,
-    unavailable_text,
 )
 from bot.content.entries import KnowledgeBaseError
+from bot.content.replies import (
+    Turn,
+    messages,
+    when_content_fails,
+    with_welcome_and_reminder,
+)
 from bot.content.store import KnowledgeBaseUnavailable
 from bot.safety.handoffs import Handoff, HandoffQueue, handoff_id_for
 from bot.safety.screen import Level, ScreenResult, default_screen
@@ -130,6 +130,16 @@ def language(tracker: Tracker, result: ScreenResult | None = None) -> str:
     return "es" if spanish else "en"
 
 
+def turn_of(tracker: Tracker, remind: bool = False) -> Turn:
+    return Turn(
+        channel=input_channel(tracker),
+        welcomed=bool(tracker.get_slot("welcomed")),
+        after_crisis=bool(tracker.get_slot("crisis_active")) or remind,
+        intent=latest_intent(tracker),
+        confidence=latest_confidence(tracker),
+    )
+
+
 async def respond(
     dispatcher: CollectingDispatcher,
     tracker: Tracker,
@@ -138,40 +148,27 @@ async def respond(
     remind: bool = False,
     safety: bool = False,
 ) -> list[EventType]:
-    """Send the replies ``build`` makes, with the welcome and crisis reminder;
-    in rasa shell (staff only), end with a staff line saying what answered.
+    """Send the replies ``build`` makes, composed for the turn
+    (``bot.content.replies``).
 
     ``crisis``: this is the crisis reply (nothing before it); ``remind``: end
     with the 911/988 reminder even if the conversation had no crisis yet;
     ``safety``: a safety reply, composed from the reviewed files."""
-    channel = input_channel(tracker)
-    first = not tracker.get_slot("welcomed")
-    after_crisis = (bool(tracker.get_slot("crisis_active")) or remind) and not crisis
+    turn = turn_of(tracker, remind)
+    bot = safety_answers() if safety or crisis else answers()
 
     def compose() -> list[Reply]:
-        bot = safety_answers() if safety or crisis else answers()
-        replies = build(bot, channel)
-        if first and not crisis:
-            replies = [bot.for_trigger("session_start", channel), *replies]
-        if after_crisis:
-            replies = [*replies, bot.for_trigger("after_crisis", channel)]
-        return replies
+        made = build(bot, turn.channel)
+        return with_welcome_and_reminder(bot, made, turn, crisis=crisis)
 
     try:
-        replies = await asyncio.to_thread(compose)
+        sent = messages(await asyncio.to_thread(compose), turn)
     except _CONTENT_ERRORS:
         # Never the message text: only that the content could not be read.
         logger.error("no reviewed content could be read for this reply")
-        dispatcher.utter_message(
-            text=emergency_text() if crisis else unavailable_text()
-        )
-        replies = []
-    for reply in replies:
-        dispatcher.utter_message(text=reply.text, buttons=reply.buttons or None)
-    if is_staff(channel):
-        dispatcher.utter_message(
-            text=staff_line(replies, latest_intent(tracker), latest_confidence(tracker))
-        )
+        sent = when_content_fails(crisis) + messages([], turn)
+    for message in sent:
+        dispatcher.utter_message(**message)
     return [SlotSet("welcomed", True)]
 
 
@@ -406,18 +403,6 @@ class ScreenedAction(Action, ABC):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, remind: bool = False
     ) -> list[EventType]:
         """The action's own answer, for a message the screen did not flag."""
-
-
-class ActionSessionStart(Action):
-    """Starts a session; the welcome comes with the first reply (see respond)."""
-
-    def name(self) -> str:
-        return "action_session_start"
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[EventType]:
-        return [SessionStarted(), ActionExecuted("action_listen")]
 
 
 class ActionHandleCrisis(Action):

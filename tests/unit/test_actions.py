@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 from rasa_sdk import Tracker
-from rasa_sdk.events import SessionStarted, SlotSet, UserUtteranceReverted
+from rasa_sdk.events import SlotSet, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import actions
@@ -104,12 +104,6 @@ def test_the_first_reply_starts_with_what_the_bot_is(action_server_database):
 def test_a_first_hello_gets_the_welcome_alone(action_server_database):
     messages, _ = run(actions.ActionAnswerTopic(), make_tracker("greet"))
     assert texts(messages) == [expected_text(action_server_database, "welcome")]
-
-
-def test_session_start_says_nothing_itself():
-    messages, events = run(actions.ActionSessionStart(), make_tracker())
-    assert messages == []
-    assert events[0] == SessionStarted()
 
 
 def test_answer_topic_narrows_to_the_facet_entry(action_server_database):
