@@ -62,4 +62,6 @@ def messages(replies: list[Reply], turn: Turn) -> list[dict[str, Any]]:
 def when_content_fails(crisis: bool) -> list[dict[str, Any]]:
     """The message when no reviewed content can be read at all: the crisis
     reply of last resort (911, 988), or the clinic's phone."""
-    return [{"text": emergency_text() if crisis else unavailable_text(), "buttons": None}]
+    return [
+        {"text": emergency_text() if crisis else unavailable_text(), "buttons": None}
+    ]

@@ -6,14 +6,8 @@ import pytest
 from cryptography.fernet import Fernet
 
 from bot.channels.rest import BadRequest
-from bot.channels.sms.connector import (
-    REQUIRED_ENV,
-    SmsConfig,
-    SmsConfigError,
-    SmsInput,
-    parse_form,
-    parse_inbound,
-)
+from bot.channels.sms.connector import SmsInput, parse_form, parse_inbound
+from bot.channels.sms.twilio import REQUIRED_ENV, SmsConfig, SmsConfigError
 from bot.settings import load
 
 GOOD_ENV = {

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -49,78 +48,23 @@ from rasa.core.channels.channel import (
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
-from twilio.base.exceptions import TwilioException, TwilioRestException
-from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
-from twilio.rest import Client
 
 from bot import settings
 from bot.channels import guard
 from bot.channels.rest import BadRequest
 from bot.channels.sms.format import choice, compose, split
 from bot.channels.sms.keywords import Keyword, keyword
-from bot.channels.sms.phone_numbers import ContactCipher, PhoneNumberKeyError, SenderIds
 from bot.channels.sms.store import SmsStore
+from bot.channels.sms.twilio import SmsConfig, SmsConfigError, TwilioSender, twiml
 from bot.content.answers import Answers, unavailable_text
 from bot.safety.screen import ScreenResult
 
 logger = logging.getLogger(__name__)
-# Twilio's client logs each request at INFO; its URL names the account only,
-# but keep it quiet in case a later version logs more.
-logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
 
 CHANNEL = "sms"
 MAX_BODY_BYTES = 64 * 1024
 MAX_MESSAGE_CHARS = 2000
-SEND_ATTEMPTS = 3
-SEND_TIMEOUT_S = 10.0
-EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
-REQUIRED_ENV = (
-    "TWILIO_ACCOUNT_SID",
-    "TWILIO_AUTH_TOKEN",
-    "TWILIO_FROM_NUMBER",
-    "SMS_WEBHOOK_URL",
-    "SMS_SENDER_KEY",
-    "SMS_CONTACT_KEY",
-)
-
-
-class SmsConfigError(RuntimeError):
-    pass
-
-
-@dataclass(frozen=True)
-class SmsConfig:
-    account_sid: str
-    auth_token: str
-    from_number: str
-    webhook_url: str
-    sender_ids: SenderIds
-    contacts: ContactCipher
-    api_base_url: str | None = None
-
-    @classmethod
-    def from_settings(cls, config: settings.Settings | None = None) -> SmsConfig:
-        """The channel's configuration; ``SmsConfigError`` names what is missing."""
-        config = config or settings.load()
-        values = config.as_environ()
-        missing = [name for name in REQUIRED_ENV if not values.get(name)]
-        if missing:
-            raise SmsConfigError("not set: " + ", ".join(missing))
-        try:
-            sender_ids = SenderIds(config.sms_sender_key.get_secret_value())
-            contacts = ContactCipher(config.sms_contact_key.get_secret_value())
-        except PhoneNumberKeyError as error:
-            raise SmsConfigError(str(error)) from None
-        return cls(
-            account_sid=config.twilio_account_sid,
-            auth_token=config.twilio_auth_token.get_secret_value(),
-            from_number=config.twilio_from_number,
-            webhook_url=config.sms_webhook_url,
-            sender_ids=sender_ids,
-            contacts=contacts,
-            api_base_url=config.twilio_api_base_url or None,
-        )
 
 
 @dataclass(frozen=True)
@@ -153,42 +97,6 @@ def parse_inbound(form: dict[str, str]) -> InboundSms:
         raise BadRequest("'MessageSid' is required (at most 64 characters)")
     text = form["Body"].replace("\x00", "").strip()[:MAX_MESSAGE_CHARS]
     return InboundSms(number, text, sid)
-
-
-class TwilioSender:
-    """Sends messages through Twilio's REST API, in order, with retries."""
-
-    def __init__(self, config: SmsConfig) -> None:
-        self.config = config
-        self.client = Client(
-            config.account_sid,
-            config.auth_token,
-            http_client=TwilioHttpClient(timeout=SEND_TIMEOUT_S),
-        )
-        if config.api_base_url:
-            self.client.api.base_url = config.api_base_url.rstrip("/")
-
-    def send(self, number: str, parts: list[str]) -> None:
-        """Blocking: call from a worker thread. Raises after the last retry."""
-        for part in parts:
-            for attempt in range(1, SEND_ATTEMPTS + 1):
-                try:
-                    self.client.messages.create(
-                        to=number, from_=self.config.from_number, body=part
-                    )
-                    break
-                except TwilioRestException as error:
-                    # 4xx (an invalid or opted-out number): retrying won't help.
-                    if error.status < 500 or attempt == SEND_ATTEMPTS:
-                        raise
-                except (TwilioException, OSError):
-                    if attempt == SEND_ATTEMPTS:
-                        raise
-                time.sleep(0.5 * attempt)
-
-
-def twiml() -> HTTPResponse:
-    return response.text(EMPTY_TWIML, content_type="text/xml")
 
 
 class SmsInput(InputChannel):
