@@ -3,8 +3,9 @@
 A handoff is committed to the database before the bot replies. If the
 database cannot be reached, or does not answer within the crisis path's time
 limit (``store_promptly``), the handoff is appended (and fsynced) to a local
-spool file instead, and the next successful ``create`` (or ``replay_spool``,
-run by the notifier and by ``bot.staff``) moves it into the database. Nothing
+spool file instead (``bot.safety.spool``), and the next successful ``create``
+(or ``replay_spool``, run by the alerts worker and by ``bot.staff``) moves it
+into the database. Nothing
 is ever dropped: a spooled record stays in the spool until its row exists, and
 a torn or corrupt line is set aside in ``<spool>.corrupt`` for staff while the
 rest replays. Staff see spooled handoffs (``spooled()``) before they reach the
@@ -19,10 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import fcntl
-import json
 import logging
-import os
 import uuid
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -34,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from bot import settings
 from bot.db import Base, TableStore
+from bot.safety.spool import TIME_FIELDS, Spool
 
 logger = logging.getLogger(__name__)
 
@@ -128,9 +127,6 @@ class Handoff:
         }
 
 
-_TIMES = ("created_at", "resolved_at", "notified_at", "next_notify_at")
-
-
 def now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
@@ -142,10 +138,17 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
     return value
 
 
+def _spooled_handoff(record: dict) -> Handoff:
+    handoff = Handoff(**record)
+    if handoff.level not in LEVELS or not handoff.id:
+        raise ValueError("not a handoff")
+    return handoff
+
+
 def _handoff(row: HandoffRow) -> Handoff:
     fields = {name: getattr(row, name) for name in Handoff.__dataclass_fields__
               if name != "spooled"}  # fmt: skip
-    for name in _TIMES:
+    for name in TIME_FIELDS:
         fields[name] = _aware(fields[name])
     return Handoff(**fields)
 
@@ -167,6 +170,7 @@ class HandoffQueue(TableStore):
     def __init__(self, engine: Engine | None = None, spool: Path | None = None) -> None:
         super().__init__(engine)
         self.spool = Path(spool or settings.load().handoff_spool)
+        self._spool = Spool(self.spool, _spooled_handoff)
 
     @staticmethod
     def new(
@@ -267,69 +271,17 @@ class HandoffQueue(TableStore):
                 elif handoff.level == "crisis":
                     _make_crisis(row)
 
-    @staticmethod
-    def _line(handoff: Handoff) -> str:
-        record = asdict(handoff)
-        record["spooled"] = False
-        for name in _TIMES:
-            if record[name] is not None:
-                record[name] = record[name].isoformat()
-        return json.dumps(record) + "\n"
-
-    def _append_to_spool(self, handoff: Handoff) -> None:
-        self.spool.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.spool, "a", encoding="utf-8") as spool:
-            fcntl.flock(spool, fcntl.LOCK_EX)
-            # A line torn by a crash must not swallow this one.
-            if spool.tell() > 0:
-                with open(self.spool, "rb") as tail:
-                    tail.seek(-1, os.SEEK_END)
-                    if tail.read(1) != b"\n":
-                        spool.write("\n")
-            spool.write(self._line(handoff))
-            spool.flush()
-            os.fsync(spool.fileno())
-        os.chmod(self.spool, 0o600)  # patients' words: staff only
-
-    def _rewrite(self, spool, handoffs: list[Handoff]) -> None:
-        spool.seek(0)
-        spool.truncate()
-        spool.write("".join(self._line(h) for h in handoffs))
-        spool.flush()
-        os.fsync(spool.fileno())
-
     @property
     def corrupt_spool(self) -> Path:
-        return self.spool.with_name(self.spool.name + ".corrupt")
+        return self._spool.corrupt_path
 
-    def _read_spool(self, spool) -> tuple[list[Handoff], list[str]]:
-        """The spooled handoffs, and the lines that are not one (torn, corrupt)."""
-        handoffs, corrupt = [], []
-        for line in spool.read().splitlines():
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                record.pop("spooled", None)
-                for name in _TIMES:
-                    if record.get(name) is not None:
-                        record[name] = dt.datetime.fromisoformat(record[name])
-                handoff = Handoff(**record)
-                if handoff.level not in LEVELS or not handoff.id:
-                    raise ValueError("not a handoff")
-                handoffs.append(handoff)
-            except (ValueError, TypeError, KeyError, AttributeError):
-                corrupt.append(line)
-        return handoffs, corrupt
+    def _append_to_spool(self, handoff: Handoff) -> None:
+        self._spool.append(handoff)
 
     def spooled(self) -> list[Handoff]:
         """Handoffs waiting in the spool (the database was down): staff see
         them at once, before they reach the database."""
-        if not self.spool.exists():
-            return []
-        with open(self.spool, encoding="utf-8") as spool:
-            fcntl.flock(spool, fcntl.LOCK_SH)
-            handoffs, _ = self._read_spool(spool)
+        handoffs, _ = self._spool.read()
         latest: dict[str, Handoff] = {}
         for handoff in handoffs:  # an escalation follows its concern
             latest[handoff.id] = replace(handoff, spooled=True)
@@ -338,20 +290,17 @@ class HandoffQueue(TableStore):
     def mark_spooled_notified(self, handoff_id: str) -> None:
         """Staff were alerted to a spooled handoff: the spool remembers it, so
         the replayed row is not alerted twice."""
-        if not self.spool.exists():
+        if not self._spool.has_lines():
             return
-        with open(self.spool, "r+", encoding="utf-8", errors="replace") as spool:
-            fcntl.flock(spool, fcntl.LOCK_EX)
-            handoffs, corrupt = self._read_spool(spool)
+        with self._spool.rewriting() as (handoffs, corrupt, rewrite):
             if corrupt:
                 return  # replay_spool sets them aside first
             moment = now()
-            self._rewrite(
-                spool,
+            rewrite(
                 [
                     replace(h, notified_at=moment) if h.id == handoff_id else h
                     for h in handoffs
-                ],
+                ]
             )
 
     def list_with_spooled(
@@ -379,30 +328,24 @@ class HandoffQueue(TableStore):
         file) are moved to ``<spool>.corrupt`` and logged, never replayed and
         never in the way of the others.
         """
-        if not self.spool.exists() or self.spool.stat().st_size == 0:
+        if not self._spool.has_lines():
             return 0
-        with open(self.spool, "r+", encoding="utf-8", errors="replace") as spool:
-            fcntl.flock(spool, fcntl.LOCK_EX)
-            handoffs, corrupt = self._read_spool(spool)
+        with self._spool.rewriting() as (handoffs, corrupt, rewrite):
             if corrupt:
-                with open(self.corrupt_spool, "a", encoding="utf-8") as aside:
-                    aside.write("".join(line + "\n" for line in corrupt))
-                    aside.flush()
-                    os.fsync(aside.fileno())
-                os.chmod(self.corrupt_spool, 0o600)
+                self._spool.set_aside(corrupt)
                 logger.error(
                     "%d unreadable line(s) of the handoff spool set aside in %s",
                     len(corrupt),
                     self.corrupt_spool,
                 )
-                self._rewrite(spool, handoffs)
+                rewrite(handoffs)
             if not handoffs:
                 return 0
             try:
                 self._insert(handoffs)
             except SQLAlchemyError:
                 return 0  # still down: the spool keeps them
-            self._rewrite(spool, [])
+            rewrite([])
         logger.info("replayed %d spooled handoff(s) into the database", len(handoffs))
         return len(handoffs)
 
