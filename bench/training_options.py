@@ -84,6 +84,9 @@ OPTIONS: dict[str, Callable[[Pipeline], Pipeline]] = {
     "diet-0-layers-40-epochs-char-2-4": both(
         diet(number_of_transformer_layers=0, epochs=40), char_ngrams(2, 4)
     ),
+    "diet-0-layers-40-epochs-min-df-2": both(
+        diet(number_of_transformer_layers=0, epochs=40), char_ngrams(1, 4, min_df=2)
+    ),
     "diet-40-epochs": diet(epochs=40),
     "logistic-regression+crf": logistic_regression,
 }
