@@ -51,7 +51,7 @@ $(INSTALLED): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-$(SPACY_PIPELINE): bot/spacy_pipeline.py $(INSTALLED)
+$(SPACY_PIPELINE): bot/nlu/spacy_pipeline.py $(INSTALLED)
 	$(PY) -m bot.nlu.spacy_pipeline
 
 # The chat page's widget (rasa-webchat) from the npm registry, exactly as the

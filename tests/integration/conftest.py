@@ -56,7 +56,7 @@ class RunningBot:
     sms_env: dict[str, str] = field(default_factory=dict)
     output: list[str] = field(default_factory=list)
     sent: list[str] = field(default_factory=list)
-    web_url: str = ""  # the chat page (bot/web_page.py)
+    web_url: str = ""  # the chat page (bot/channels/web_page.py)
 
     @property
     def handoffs(self) -> HandoffQueue:

@@ -18,7 +18,7 @@ RULES = yaml.safe_load((settings.DATA_DIR / "rules.yml").read_text())["rules"]
 NLU = load_data(str(settings.DATA_DIR / "nlu"))
 ENTRIES = read_knowledge()
 TOPICS = topic_map()
-# Topics reached without an intent (see actions/actions.py and bot/answers.py).
+# Topics reached without an intent (see actions/actions.py and bot/content/answers.py).
 TRIGGERS = {
     "session_start",
     "fallback",

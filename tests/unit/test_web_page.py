@@ -1,4 +1,5 @@
-"""The chat page's server (bot/web_page.py) over real HTTP, and the page itself."""
+"""The chat page's server (bot/channels/web_page.py) over real HTTP, and the
+page itself."""
 
 from __future__ import annotations
 
