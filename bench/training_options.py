@@ -1,10 +1,11 @@
 """Training time and held-out intent accuracy of NLU pipeline options.
 
-Each option is config.yml with its NLU pipeline changed (policies do not
-matter here: only the NLU model is trained). For each one this trains
-``rasa train nlu`` from scratch (no graph cache) into a temporary directory,
-times it, and scores the model on the held-out set with
-``bench/nlu_accuracy.py``. One training at a time: the machine has 2 cores.
+Each option is an NLU pipeline: ``current`` is config.yml's; the DIET options
+change the DIET pipeline config.yml had before issue 9 (``DIET_PIPELINE``
+below). Policies do not matter here: only the NLU model is trained. For
+each one this trains ``rasa train nlu`` from scratch (no graph cache) into a
+temporary directory, times it, and scores the model on the held-out set
+with ``bench/nlu_accuracy.py``. One training at a time: 2 cores.
 
     .venv/bin/python bench/training_options.py [OPTION ...] [--test-set PATH]
 
@@ -74,8 +75,29 @@ def logistic_regression(pipeline: Pipeline) -> Pipeline:
     return pipeline
 
 
+# config.yml's pipeline before issue 9: DIET with 2 transformer layers of 256
+# units, 100 epochs, on word and character n-gram counts.
+DIET_PIPELINE: Pipeline = [
+    {"name": "SpacyNLP", "model": "var/spacy/en_isotretinoin_lookup",
+     "case_sensitive": False},
+    {"name": "SpacyTokenizer"},
+    {"name": "RegexFeaturizer"},
+    {"name": "LexicalSyntacticFeaturizer"},
+    {"name": "CountVectorsFeaturizer"},
+    {"name": "CountVectorsFeaturizer", "analyzer": "char_wb", "min_ngram": 1,
+     "max_ngram": 4},
+    {"name": "DIETClassifier", "epochs": 100, "constrain_similarities": True,
+     "random_seed": 2026},
+    {"name": "EntitySynonymMapper"},
+    {"name": "FallbackClassifier", "threshold": 0.5, "ambiguity_threshold": 0.05},
+    {"name": "bot.nlu.unknown_words.UnknownWordsFallback"},
+    {"name": "bot.nlu.safety_screen.SafetyScreenClassifier"},
+]  # fmt: skip
+CURRENT = "current"
+
 OPTIONS: dict[str, Callable[[Pipeline], Pipeline]] = {
-    "current": lambda p: p,
+    CURRENT: lambda p: p,
+    "diet-2-layers-100-epochs": lambda p: p,
     "diet-0-layers": diet(number_of_transformer_layers=0),
     "diet-0-layers-40-epochs": diet(number_of_transformer_layers=0, epochs=40),
     "diet-1-layer-128-40-epochs": diet(
@@ -88,13 +110,19 @@ OPTIONS: dict[str, Callable[[Pipeline], Pipeline]] = {
         diet(number_of_transformer_layers=0, epochs=40), char_ngrams(1, 4, min_df=2)
     ),
     "diet-40-epochs": diet(epochs=40),
+    "diet-2-layers-128-50-epochs": diet(transformer_size=128, epochs=50),
+    "diet-2-layers-128-50-epochs-batch-128": diet(
+        transformer_size=128, epochs=50, batch_size=[128, 128]
+    ),
+    "diet-2-layers-128-100-epochs": diet(transformer_size=128),
     "logistic-regression+crf": logistic_regression,
 }
 
 
 def config_for(option: str) -> dict:
     config = yaml.safe_load((ROOT / "config.yml").read_text())
-    config["pipeline"] = OPTIONS[option](copy.deepcopy(config["pipeline"]))
+    base = config["pipeline"] if option == CURRENT else DIET_PIPELINE
+    config["pipeline"] = OPTIONS[option](copy.deepcopy(base))
     return config
 
 

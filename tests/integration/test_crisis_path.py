@@ -36,7 +36,7 @@ QUESTION = "Are you thinking about ending your life or hurting yourself?"
 
 
 def handoffs_of(bot, sender):
-    return [h for h in bot.safety.handoffs.list() if h.sender_id == sender]
+    return [h for h in bot.handoffs.list() if h.sender_id == sender]
 
 
 # -- the three outcomes over REST, on the full bot --------------------------
@@ -373,4 +373,4 @@ def test_the_direct_question_by_sms_is_numbered_and_1_means_yes(bot):
     assert bot.text_message(number, "1").ok
     reply = bot.wait_for(lambda: bot.twilio.to(number)[sent:])
     assert reply[0] == bot.sms_text("crisis")
-    assert bot.safety.handoffs.get(handoff.id).level == "crisis"
+    assert bot.handoffs.get(handoff.id).level == "crisis"

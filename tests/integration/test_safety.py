@@ -11,7 +11,7 @@ pytestmark = pytest.mark.integration
 
 
 def handoffs_of(bot, sender):
-    return [h for h in bot.safety.handoffs.list() if h.sender_id == sender]
+    return [h for h in bot.handoffs.list() if h.sender_id == sender]
 
 
 def test_a_crisis_gets_911_and_988_first_and_a_handoff_before_the_reply(bot, sender):
@@ -75,12 +75,12 @@ def test_with_the_webhook_down_the_handoff_is_kept_and_the_failure_recorded(
     try:
         bot.texts(sender, "i want to kill myself")
         (handoff,) = handoffs_of(bot, sender)
-        failed = bot.wait_for(lambda: bot.safety.handoffs.get(handoff.id).notify_error)
+        failed = bot.wait_for(lambda: bot.handoffs.get(handoff.id).notify_error)
         assert failed == "HTTP 500"
-        assert bot.safety.handoffs.get(handoff.id).status == "open"
+        assert bot.handoffs.get(handoff.id).status == "open"
     finally:
         bot.webhook.status = 200
-    bot.wait_for(lambda: bot.safety.handoffs.get(handoff.id).notified_at)  # retried
+    bot.wait_for(lambda: bot.handoffs.get(handoff.id).notified_at)  # retried
 
 
 def test_with_the_database_down_the_reply_goes_out_and_the_spool_keeps_it(bot, sender):
@@ -109,5 +109,5 @@ def test_staff_list_show_and_resolve_a_handoff(bot, sender):
     assert "patient | what is accutane" in shown
     assert bot.web_text("what_is").splitlines()[0] in shown
     bot.staff("resolve", handoff.id, "--by", "Nurse Ann", "--note", "called back")
-    resolved = bot.safety.handoffs.get(handoff.id)
+    resolved = bot.handoffs.get(handoff.id)
     assert (resolved.status, resolved.resolved_by) == ("resolved", "Nurse Ann")

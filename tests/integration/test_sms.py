@@ -188,7 +188,7 @@ def test_a_crisis_from_an_opted_out_number_still_reaches_staff(bot, number):
     text(bot, number, "STOP")
     assert text(bot, number, "i want to end my life") == []
     sender_id = bot.sms_sender_id(number)
-    (handoff,) = [h for h in bot.safety.handoffs.list() if h.sender_id == sender_id]
+    (handoff,) = [h for h in bot.handoffs.list() if h.sender_id == sender_id]
     assert (handoff.level, handoff.channel) == ("crisis", "sms")
     shown = bot.staff("show", handoff.id)
     assert f"call back: {number[1:]}" in shown.replace("+", "")
@@ -199,7 +199,7 @@ def test_a_crisis_by_text_gets_988_and_911_first_and_staff_can_call_back(bot, nu
     assert replies[0].startswith(bot.sms_text("crisis")[:60])
     assert "988" in replies[0] and "911" in replies[0]
     sender_id = bot.sms_sender_id(number)
-    (handoff,) = [h for h in bot.safety.handoffs.list() if h.sender_id == sender_id]
+    (handoff,) = [h for h in bot.handoffs.list() if h.sender_id == sender_id]
     assert (handoff.level, handoff.channel) == ("crisis", "sms")
     shown = json.loads(bot.staff("show", handoff.id, "--json"))
     assert shown["call_back"] == number
