@@ -109,7 +109,9 @@ class StaffNotifier:
                 continue  # another replica has it
             error = self.send(handoff)
             retry_in = retry_delay(handoff.notify_attempts)
-            self.queue.record_notification(handoff.id, error, retry_in)
+            self.queue.record_notification(
+                handoff.id, error, retry_in, level=handoff.level
+            )
             if error:
                 logger.warning(
                     "staff alert for handoff %s failed (%s); retrying in %.0f s",

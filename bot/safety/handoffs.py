@@ -469,10 +469,19 @@ class HandoffQueue(TableStore):
             return result.rowcount == 1
 
     def record_notification(
-        self, handoff_id: str, error: str | None, retry_in: float | None = None
+        self,
+        handoff_id: str,
+        error: str | None,
+        retry_in: float | None = None,
+        level: str | None = None,
     ) -> None:
+        """Record an alert's outcome. ``level`` is the level the alert said:
+        if the handoff was escalated while it was being sent, the row keeps
+        waiting for its urgent alert (the escalation reset it)."""
         with self._session() as session, session.begin():
             row = session.get(HandoffRow, handoff_id)
+            if level is not None and row.level != level:
+                return
             row.notify_attempts = (row.notify_attempts or 0) + 1
             if error is None:
                 row.notified_at, row.notify_error = now(), None

@@ -225,3 +225,22 @@ def test_a_hung_database_delays_a_handoff_by_at_most_two_seconds(postgres, tmp_p
     time.sleep(0.5)  # the first attempt's insert may now land
     queue.replay_spool()
     assert [h.id for h in queue.list() if h.sender_id == "patient-1"] == [handoff.id]
+
+
+def test_an_escalation_while_the_concern_alert_is_being_sent_gets_its_own_alert(
+    queue, webhook
+):
+    """The alerts worker reserves and sends the concern's alert; the patient
+    answers yes meanwhile: the crisis alert must still go out."""
+    concern = queue.create("patient-9", "rest", "concern", "is there a point")
+    notifier = StaffNotifier(queue, url=webhook.url, quick_retry_delays=())
+    (due,) = queue.due_for_notification()
+    assert queue.reserve_notification(due.id, 60)  # the worker took it
+    queue.escalate(queue.new("patient-9", "rest", "crisis", "yes",
+                             handoff_id=concern.id))  # fmt: skip
+    assert notifier.send(due) is None  # the concern's alert arrives
+    queue.record_notification(due.id, None, level=due.level)
+    assert notifier.notify_due() == 1  # and then the urgent one
+    levels = [a["level"] for a in webhook.alerts_for(concern.id)]
+    assert levels == ["concern", "crisis"]
+    assert queue.get(concern.id).notified_at is not None
