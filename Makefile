@@ -28,9 +28,9 @@ test: setup browser services lint validate train
 	$(PY) -m pytest
 	$(MAKE) test-core
 
-# The fast tests: no servers, no trained model (under a minute).
+# The fast tests: no servers, no trained model; on both cores (under a minute).
 unit: setup
-	$(PY) -m pytest tests/unit -q
+	$(PY) -m pytest tests/unit -q -n 2
 
 setup: install $(SPACY_PIPELINE) web-deps kb safety-model
 

@@ -15,35 +15,44 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.extractors.extractor import EntityExtractorMixin
 from rasa.shared.nlu.constants import ENTITIES, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-PHRASES_FILE = "facet_phrases.json"
+from bot.nlu.stored import StoredComponent
+
 ENTITY = "facet"
 
 
 @DefaultV1Recipe.register(
     [DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR], is_trainable=True
 )
-class FacetMatcher(GraphComponent, EntityExtractorMixin):
-    def __init__(
-        self,
-        model_storage: ModelStorage,
-        resource: Resource,
-        phrases: dict[str, str] | None = None,
-    ) -> None:
-        self._model_storage = model_storage
-        self._resource = resource
-        self.phrases = phrases or {}
-        self._pattern = self._compile(self.phrases)
+class FacetMatcher(StoredComponent, EntityExtractorMixin):
+    """The state is the phrases: surface text -> facet."""
+
+    STATE_FILE = "facet_phrases.json"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pattern = self._compile(self.state or {})
+
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        return {}
+
+    @staticmethod
+    def read_state(path: Path) -> dict[str, str]:
+        return json.loads(path.read_text())
+
+    @staticmethod
+    def write_state(path: Path, state: dict[str, str]) -> None:
+        path.write_text(json.dumps(state, sort_keys=True))
 
     @staticmethod
     def _compile(phrases: dict[str, str]) -> re.Pattern | None:
@@ -52,16 +61,6 @@ class FacetMatcher(GraphComponent, EntityExtractorMixin):
         alternatives = sorted(phrases, key=len, reverse=True)  # longest first
         words = "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in alternatives)
         return re.compile(rf"(?<!\w)({words})(?!\w)", re.IGNORECASE)
-
-    @classmethod
-    def create(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> FacetMatcher:
-        return cls(model_storage, resource)
 
     def train(self, training_data: TrainingData) -> Resource:
         facets: set[str] = set()
@@ -77,24 +76,8 @@ class FacetMatcher(GraphComponent, EntityExtractorMixin):
         for surface, value in training_data.entity_synonyms.items():
             if value in facets:
                 phrases[surface.lower()] = value
-        self.phrases = phrases
-        with self._model_storage.write_to(self._resource) as directory:
-            (directory / PHRASES_FILE).write_text(json.dumps(phrases, sort_keys=True))
         self._pattern = self._compile(phrases)
-        return self._resource
-
-    @classmethod
-    def load(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-        **kwargs: Any,
-    ) -> FacetMatcher:
-        with model_storage.read_from(resource) as directory:
-            phrases = json.loads((directory / PHRASES_FILE).read_text())
-        return cls(model_storage, resource, phrases)
+        return self.persist(phrases)
 
     def process(self, messages: list[Message]) -> list[Message]:
         if self._pattern is None:
@@ -109,7 +92,7 @@ class FacetMatcher(GraphComponent, EntityExtractorMixin):
             surface = re.sub(r"\s+", " ", found.group(1).lower())
             entity = {
                 "entity": ENTITY,
-                "value": self.phrases[surface],
+                "value": self.state[surface],
                 "start": found.start(1),
                 "end": found.end(1),
                 "extractor": self.__class__.__name__,

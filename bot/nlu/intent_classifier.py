@@ -15,14 +15,13 @@ training data only (``bench/intent_cv.py``), never on the held-out or blind sets
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import joblib
 import numpy as np
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.classifiers.classifier import IntentClassifier
 from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
@@ -32,8 +31,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from bot.nlu import sentence_encoder
+from bot.nlu.stored import StoredComponent
 
-MODEL_FILE = "intent_classifier.joblib"
 RANKING_LENGTH = 10
 
 
@@ -82,62 +81,37 @@ class IntentModel:
 @DefaultV1Recipe.register(
     [DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=True
 )
-class SentenceIntentClassifier(GraphComponent, IntentClassifier):
+class SentenceIntentClassifier(StoredComponent, IntentClassifier):
+    """The state is the fitted ``IntentModel``."""
+
+    STATE_FILE = "intent_classifier.joblib"
+
     @staticmethod
     def get_default_config() -> dict[str, Any]:
         # Chosen by 5-fold cross-validation on data/nlu/ (bench/intent_cv.py):
         # the best of C in 3..100 and weights 1 and 2.
         return {"C": 100.0, "embedding_weight": 2.0, "max_iter": 3000}
 
-    def __init__(
-        self,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        model: IntentModel | None = None,
-    ) -> None:
-        self.config = {**self.get_default_config(), **config}
-        self._model_storage = model_storage
-        self._resource = resource
-        self.model = model
+    @staticmethod
+    def read_state(path: Path) -> IntentModel:
+        return joblib.load(path)
 
-    @classmethod
-    def create(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> SentenceIntentClassifier:
-        return cls(config, model_storage, resource)
+    @staticmethod
+    def write_state(path: Path, state: IntentModel) -> None:
+        joblib.dump(state, path)
 
     def train(self, training_data: TrainingData) -> Resource:
         examples = [e for e in training_data.intent_examples if e.get(TEXT)]
-        self.model = IntentModel(self.config).fit(
+        model = IntentModel(self.config).fit(
             [e.get(TEXT) for e in examples], [e.get(INTENT) for e in examples]
         )
-        with self._model_storage.write_to(self._resource) as directory:
-            joblib.dump(self.model, directory / MODEL_FILE)
-        return self._resource
-
-    @classmethod
-    def load(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-        **kwargs: Any,
-    ) -> SentenceIntentClassifier:
-        with model_storage.read_from(resource) as directory:
-            model = joblib.load(directory / MODEL_FILE)
-        return cls(config, model_storage, resource, model)
+        return self.persist(model)
 
     def process(self, messages: list[Message]) -> list[Message]:
-        if self.model is None:
+        if self.state is None:
             return messages
         texts = [message.get(TEXT) or "" for message in messages]
-        for message, ranking in zip(messages, self.model.rankings(texts), strict=True):
+        for message, ranking in zip(messages, self.state.rankings(texts), strict=True):
             message.set(INTENT, ranking[0], add_to_output=True)
             message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
         return messages

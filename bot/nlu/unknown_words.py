@@ -12,12 +12,11 @@ the training data never saw ("sucidal").
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.classifiers.classifier import IntentClassifier
 from rasa.nlu.constants import TOKENS_NAMES
 from rasa.shared.constants import DEFAULT_NLU_FALLBACK_INTENT_NAME
@@ -26,8 +25,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.nlu.ranking import put_intent_first
-
-VOCABULARY_FILE = "vocabulary.json"
+from bot.nlu.stored import StoredComponent
 
 
 def words(message: Message) -> list[str]:
@@ -42,61 +40,35 @@ def words(message: Message) -> list[str]:
 @DefaultV1Recipe.register(
     [DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=True
 )
-class UnknownWordsFallback(GraphComponent, IntentClassifier):
+class UnknownWordsFallback(StoredComponent, IntentClassifier):
+    """The state is the training data's vocabulary."""
+
+    STATE_FILE = "vocabulary.json"
+
     @staticmethod
     def get_default_config() -> dict[str, Any]:
         return {"confidence": 0.0}
 
-    def __init__(
-        self,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        vocabulary: set[str],
-    ) -> None:
-        self.config = {**self.get_default_config(), **config}
-        self._model_storage = model_storage
-        self._resource = resource
-        self.vocabulary = vocabulary
+    @staticmethod
+    def read_state(path: Path) -> set[str]:
+        return set(json.loads(path.read_text()))
 
-    @classmethod
-    def create(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> UnknownWordsFallback:
-        return cls(config, model_storage, resource, set())
+    @staticmethod
+    def write_state(path: Path, state: set[str]) -> None:
+        path.write_text(json.dumps(sorted(state)))
 
     def train(self, training_data: TrainingData) -> Resource:
-        self.vocabulary = {
-            word
-            for example in training_data.training_examples
-            for word in words(example)
-        }
-        with self._model_storage.write_to(self._resource) as directory:
-            (directory / VOCABULARY_FILE).write_text(
-                json.dumps(sorted(self.vocabulary))
-            )
-        return self._resource
-
-    @classmethod
-    def load(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-        **kwargs: Any,
-    ) -> UnknownWordsFallback:
-        with model_storage.read_from(resource) as directory:
-            vocabulary = set(json.loads((directory / VOCABULARY_FILE).read_text()))
-        return cls(config, model_storage, resource, vocabulary)
+        return self.persist(
+            {
+                word
+                for example in training_data.training_examples
+                for word in words(example)
+            }
+        )
 
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
-            if not any(word in self.vocabulary for word in words(message)):
+            if not any(word in (self.state or ()) for word in words(message)):
                 put_intent_first(
                     message, DEFAULT_NLU_FALLBACK_INTENT_NAME, self.config["confidence"]
                 )

@@ -18,7 +18,7 @@ from bot.nlu.facet_matcher import FacetMatcher
 @pytest.fixture(scope="module")
 def matcher(tmp_path_factory) -> FacetMatcher:
     storage = LocalModelStorage(Path(tmp_path_factory.mktemp("model")))
-    component = FacetMatcher(storage, Resource("facet_matcher"))
+    component = FacetMatcher({}, storage, Resource("facet_matcher"))
     component.train(load_data(str(settings.DATA_DIR / "nlu")))
     return FacetMatcher.load({}, storage, Resource("facet_matcher"), None)
 
