@@ -12,18 +12,28 @@ checked against the SHA-256 digests of the official model (revision
 1110a243fdf4706b3f48f1d95db1a4f5529b4d41); a different file is refused.
 
 ``encode(texts)`` gives one unit-length 384-dimensional vector per text (mean
-of the token vectors, as sentence-transformers does). A text's vector is
-cached, so the NLU pipeline and the safety screen share one computation.
+of the token vectors, as sentence-transformers does). Vectors are cached by
+the text's tokens, which the model's tokenizer lowercases and strips of
+accents: the NLU pipeline (the patient's text as typed) and the safety screen
+(its normalised spelling) share one computation. A training's vectors are
+also kept in ``var/sentence-vectors/`` for the next training to reuse.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import logging
+import os
+import tempfile
 import threading
 from pathlib import Path
 
 import numpy as np
+
+from bot import settings
+
+logger = logging.getLogger(__name__)
 
 DIMENSIONS = 384
 MAX_TOKENS = 128  # a patient's message is far shorter; longer ones are cut
@@ -101,6 +111,11 @@ class SentenceEncoder:
     def _linear(self, x: np.ndarray, name: str) -> np.ndarray:
         return x @ self.w[f"{name}.weight"].T + self.w[f"{name}.bias"]
 
+    def tokens(self, texts: list[str]) -> list[tuple[int, ...]]:
+        """Each text's token ids, as the model reads them (cut to 128)."""
+        encoded = self.tokenizer.encode_batch([t or "" for t in texts])
+        return [tuple(e.ids[: sum(e.attention_mask)]) for e in encoded]
+
     def encode(self, texts: list[str]) -> np.ndarray:
         """One unit-length vector per text (shape: len(texts) x 384)."""
         if not texts:
@@ -152,8 +167,53 @@ class SentenceEncoder:
 
 
 _lock = threading.Lock()
-_cache: dict[str, np.ndarray] = {}
+# Token ids -> vector. A message's tokens are the same whether it comes as
+# typed ("I want to DIE") or normalised ("i want to die").
+_cache: dict[tuple[int, ...], np.ndarray] = {}
 CACHE_SIZE = 20_000  # texts (30 MB): the training data and recent messages
+# Training encodes thousands of texts, and two trainings (the safety
+# classifier's at set-up, then Rasa's) encode mostly the same ones: a bulk
+# computation is kept on disk for the next process. Patients' messages come
+# one at a time and are never written there.
+STORE = settings.VAR_DIR / "sentence-vectors" / "all-minilm-l6-v2-1110a243.npz"
+BULK = 200  # texts computed in one call that make it training, worth storing
+_store_loaded = False
+
+
+def _read_store(path: Path) -> dict[tuple[int, ...], np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            ids, lengths, vectors = data["ids"], data["lengths"], data["vectors"]
+    except (OSError, ValueError, KeyError):  # absent or damaged: recompute
+        return {}
+    if len(lengths) != len(vectors) or lengths.sum() != len(ids):
+        return {}
+    ends = np.cumsum(lengths)
+    return {
+        tuple(int(i) for i in ids[end - length : end]): vector
+        for end, length, vector in zip(ends, lengths, vectors, strict=True)
+    }
+
+
+def _write_store(path: Path, entries: dict[tuple[int, ...], np.ndarray]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stored = {**_read_store(path), **entries}  # keep another process's work
+    keys = list(stored)[-CACHE_SIZE:]
+    with tempfile.NamedTemporaryFile(
+        dir=path.parent, prefix=".vectors-", suffix=".npz", delete=False
+    ) as partial:
+        try:
+            np.savez(
+                partial,
+                ids=np.array([i for k in keys for i in k], dtype=np.int32),
+                lengths=np.array([len(k) for k in keys], dtype=np.int32),
+                vectors=np.vstack([stored[k] for k in keys]).astype(np.float32),
+            )
+        except OSError:
+            Path(partial.name).unlink(missing_ok=True)
+            raise
+    os.chmod(partial.name, 0o600)
+    os.replace(partial.name, path)  # readers never see half a file
 
 
 @functools.lru_cache(maxsize=1)
@@ -162,18 +222,38 @@ def default_encoder() -> SentenceEncoder:
 
 
 def encode(texts: list[str]) -> np.ndarray:
-    """Vectors for ``texts``; a text seen before is not computed again."""
-    missing = list(dict.fromkeys(t for t in texts if t not in _cache))
-    if missing:
-        with _lock:  # one forward pass at a time: the machine has 2 cores
-            encoder = default_encoder()
-            for start in range(0, len(missing), 32):
-                batch = missing[start : start + 32]
-                for text, vector in zip(batch, encoder.encode(batch), strict=True):
-                    vector.flags.writeable = False
-                    _cache[text] = vector
-            while len(_cache) > CACHE_SIZE:  # the oldest first (insertion order)
-                del _cache[next(iter(_cache))]
+    """Vectors for ``texts``; a text whose tokens were seen before is not
+    computed again."""
+    global _store_loaded
     if not texts:
         return np.zeros((0, DIMENSIONS), dtype=np.float32)
-    return np.vstack([_cache[t] for t in texts])
+    with _lock:  # one forward pass at a time: the machine has 2 cores
+        encoder = default_encoder()
+        keys = encoder.tokens(texts)
+        # One text per unseen key (two spellings of a message share one).
+        missing = {k: t for k, t in zip(keys, texts, strict=True) if k not in _cache}
+        if len(missing) >= BULK and not _store_loaded:
+            _store_loaded = True
+            for key, vector in _read_store(STORE).items():
+                vector.flags.writeable = False
+                _cache.setdefault(key, vector)
+            missing = {k: t for k, t in missing.items() if k not in _cache}
+        # Texts of similar length together: less padding in each batch.
+        pending = sorted(missing.items(), key=lambda item: len(item[0]))
+        computed = {}
+        for start in range(0, len(pending), 32):
+            batch = pending[start : start + 32]
+            vectors = encoder.encode([text for _, text in batch])
+            for (key, _), vector in zip(batch, vectors, strict=True):
+                vector.flags.writeable = False
+                computed[key] = vector
+        _cache.update(computed)
+        found = [_cache[k] for k in keys]
+        while len(_cache) > CACHE_SIZE:  # the oldest first (insertion order)
+            del _cache[next(iter(_cache))]
+        if len(computed) >= BULK:
+            try:
+                _write_store(STORE, computed)
+            except OSError as error:  # only a cache: the next run recomputes
+                logger.warning("sentence vectors not stored: %s", error)
+    return np.vstack(found)

@@ -33,9 +33,22 @@ def test_a_text_is_computed_once_and_the_cached_vector_cannot_change():
     first = sentence_encoder.encode(["a message seen twice"])[0]
     again = sentence_encoder.encode(["a message seen twice"])[0]
     assert np.array_equal(first, again)
-    cached = sentence_encoder._cache["a message seen twice"]
-    with pytest.raises(ValueError):
-        cached[0] = 1.0
+    before = len(sentence_encoder._cache)
+    first[:] = 0.0  # a caller changing its copy does not change the cache
+    third = sentence_encoder.encode(["a message seen twice"])[0]
+    assert np.array_equal(third, again)
+    assert len(sentence_encoder._cache) == before
+
+
+def test_a_message_as_typed_and_as_normalised_share_one_computation():
+    typed = sentence_encoder.encode(["I want to DIE, honestly."])[0]
+    before = len(sentence_encoder._cache)
+    normalised = sentence_encoder.encode(["i want to die, honestly."])[0]
+    assert len(sentence_encoder._cache) == before
+    assert np.array_equal(typed, normalised)
+    other = sentence_encoder.encode(["i want to dye my hair"])[0]
+    assert len(sentence_encoder._cache) == before + 1
+    assert not np.array_equal(typed, other)
 
 
 def test_batches_and_single_messages_give_the_same_vector():
@@ -54,3 +67,39 @@ def test_files_that_are_not_the_official_model_are_refused(tmp_path: Path):
     )
     with pytest.raises(EncoderUnavailable, match="not the official"):
         SentenceEncoder(copy)
+
+
+def test_a_trainings_vectors_are_reused_by_the_next_process(tmp_path, monkeypatch):
+    store = tmp_path / "vectors.npz"
+    monkeypatch.setattr(sentence_encoder, "STORE", store)
+    monkeypatch.setattr(sentence_encoder, "BULK", 3)
+    monkeypatch.setattr(sentence_encoder, "_cache", {})
+    monkeypatch.setattr(sentence_encoder, "_store_loaded", False)
+    texts = [f"training example {i} about chapped lips" for i in range(5)]
+    first = sentence_encoder.encode(texts)
+    assert store.exists() and store.stat().st_mode & 0o077 == 0
+
+    # A new process: nothing in memory, and no forward pass allowed.
+    monkeypatch.setattr(sentence_encoder, "_cache", {})
+    monkeypatch.setattr(sentence_encoder, "_store_loaded", False)
+    encoder = sentence_encoder.default_encoder()
+
+    def no_forward_pass(batch):
+        raise AssertionError(f"computed again: {batch}")
+
+    monkeypatch.setattr(encoder, "encode", no_forward_pass)
+    again = sentence_encoder.encode(texts)
+    assert np.array_equal(first, again)
+
+
+def test_a_damaged_store_is_recomputed(tmp_path, monkeypatch):
+    store = tmp_path / "vectors.npz"
+    store.write_bytes(b"not a numpy file")
+    monkeypatch.setattr(sentence_encoder, "STORE", store)
+    monkeypatch.setattr(sentence_encoder, "BULK", 3)
+    monkeypatch.setattr(sentence_encoder, "_cache", {})
+    monkeypatch.setattr(sentence_encoder, "_store_loaded", False)
+    texts = [f"another example {i} about sunscreen" for i in range(4)]
+    vectors = sentence_encoder.encode(texts)
+    assert vectors.shape == (4, sentence_encoder.DIMENSIONS)
+    assert len(sentence_encoder._read_store(store)) == 4
