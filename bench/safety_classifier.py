@@ -5,13 +5,20 @@ Cross-validation (5 folds, stratified) estimates how the classifier does on
 messages it has not seen, and is what the thresholds in
 ``data/safety/classifier.yml`` are chosen on; the evaluation sets are never
 used to tune them. For each crisis-score cut-off it prints the share of crisis
-messages at or above it and the share of ordinary messages at or above it.
+messages at or above it and the share of ordinary messages at or above it, and
+for chosen false-alarm rates on the ordinary messages the cut that gives it
+and the crisis messages caught there.
 
     .venv/bin/python bench/safety_classifier.py
+    .venv/bin/python bench/safety_classifier.py --compare
+
+``--compare`` runs the same folds with and without the sentence vector (the
+comparison on which the vector was adopted).
 """
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import sys
 import time
@@ -32,11 +39,35 @@ from bot.safety.classifier import (  # noqa: E402
 )
 from bot.safety.text import canonical  # noqa: E402
 
-CUTS = (0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-REGRESSION_SETS = ("safety_messages.yml", "safety_holdout.yml", "safety_holdout_2.yml")
+CUTS = (
+    0.2,
+    0.25,
+    0.3,
+    0.35,
+    0.4,
+    0.5,
+    0.55,
+    0.6,
+    0.65,
+    0.7,
+    0.8,
+    0.85,
+    0.9,
+    0.92,
+    0.95,
+)
+# Shares of ordinary messages scoring at or above a cut: the false alarms.
+FALSE_ALARM_RATES = (0.001, 0.002, 0.005, 0.01, 0.015)
+# Earlier evaluation sets, scored already: regression checks, not tuning data.
+REGRESSION_SETS = (
+    "safety_messages.yml", "safety_holdout.yml", "safety_holdout_2.yml",
+    *(f"safety_blind_2026_12{s}.yml" for s in ("", "_b", "_c", "_d", "_e")),
+)  # fmt: skip
 
 
-def cross_validate(examples: list[tuple[str, str]]) -> None:
+def cross_validate(
+    examples: list[tuple[str, str]], embedding_weight: float = 1.0
+) -> None:
     from sklearn.model_selection import StratifiedKFold
 
     texts = np.array([canonical(t) for t, _ in examples], dtype=object)
@@ -45,13 +76,17 @@ def cross_validate(examples: list[tuple[str, str]]) -> None:
     concern_scores = np.zeros(len(examples))
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=2026)
     for train, test in folds.split(texts, labels):
-        pipeline = build_pipeline().fit(list(texts[train]), list(labels[train]))
+        pipeline = build_pipeline(embedding_weight).fit(
+            list(texts[train]), list(labels[train])
+        )
         classes = list(pipeline.classes_)
         probabilities = pipeline.predict_proba(list(texts[test]))
         crisis_scores[test] = probabilities[:, classes.index("crisis")]
         concern_scores[test] = probabilities[:, classes.index("concern")]
     counts = {label: int((labels == label).sum()) for label in set(labels)}
-    print(f"== 5-fold cross-validation on {len(examples)} examples {counts}")
+    vector = "with" if embedding_weight else "without"
+    print(f"== 5-fold cross-validation on {len(examples)} examples {counts}, "
+          f"{vector} the sentence vector")  # fmt: skip
     print("crisis-score cut: crisis >= cut | concern >= cut | ordinary >= cut")
     for cut in CUTS:
         shares = [
@@ -59,6 +94,16 @@ def cross_validate(examples: list[tuple[str, str]]) -> None:
             for label in ("crisis", "concern", "ordinary")
         ]
         print(f"  {cut:.2f}: " + " | ".join(f"{s:6.1%}" for s in shares))
+    ordinary = np.sort(crisis_scores[labels == "ordinary"])[::-1]
+    print("ordinary false-alarm rate: crisis-score cut, crisis >= cut, concern >= cut")
+    for rate in FALSE_ALARM_RATES:
+        cut = ordinary[max(int(rate * len(ordinary)) - 1, 0)] + 1e-9
+        caught = (crisis_scores[labels == "crisis"] >= cut).mean()
+        concern = (crisis_scores[labels == "concern"] >= cut).mean()
+        print(
+            f"  {rate:5.1%}: cut {cut:.3f}, crisis {caught:6.1%}, "
+            f"concern {concern:6.1%}"
+        )
     print("concern-score cut: concern >= cut | ordinary >= cut")
     for cut in CUTS:
         shares = [
@@ -89,26 +134,48 @@ def regression(classifier: SafetyClassifier) -> None:
                   f"{possible}, concern {concern}")  # fmt: skip
 
 
-def timing(classifier: SafetyClassifier, examples: list[tuple[str, str]]) -> None:
-    texts = [t for t, _ in examples[:500]]
-    for text in texts[:20]:
-        classifier.scores(text)
+def _times(function, texts: list[str]) -> tuple[float, float]:
     times = []
     for text in texts:
         start = time.perf_counter()
-        classifier.scores(text)
+        function(text)
         times.append(time.perf_counter() - start)
     p99 = sorted(times)[int(len(times) * 0.99)]
-    print(f"== time per message: median {statistics.median(times) * 1000:.2f} ms, "
-          f"p99 {p99 * 1000:.2f} ms (target < 5 ms)")  # fmt: skip
+    return statistics.median(times) * 1000, p99 * 1000
 
 
-def main() -> int:
+def timing(classifier: SafetyClassifier) -> None:
+    """The classifier's own time, and the sentence vector's: the NLU pipeline
+    computes that vector once per message for the intent classifier and the
+    screen (the encoder caches it), so it is shared, not added."""
+    from bot.nlu import sentence_encoder
+
+    # Messages the encoder has not seen (the training data is in its cache).
+    texts = [
+        f"message {i}: my lips are peeling, is day {i} normal?" for i in range(300)
+    ]
+    encode = _times(lambda t: sentence_encoder.encode([canonical(t)]), texts)
+    own = _times(classifier.scores, texts)  # the vectors are cached now
+    print(f"== time per message: classifier {own[0]:.2f} ms median, {own[1]:.2f} ms "
+          f"p99 (target < 5 ms); the sentence vector, computed once per message "
+          f"for the NLU pipeline and the screen: {encode[0]:.1f} ms median, "
+          f"{encode[1]:.1f} ms p99")  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--compare", action="store_true",
+        help="cross-validate with and without the sentence vector, same folds",
+    )  # fmt: skip
+    args = parser.parse_args(argv)
     examples = training_examples()
+    if args.compare:
+        cross_validate(examples, embedding_weight=0.0)
     cross_validate(examples)
     classifier = SafetyClassifier(trained_pipeline(), Thresholds.from_file())
     regression(classifier)
-    timing(classifier, examples)
+    timing(classifier)
     return 0
 
 

@@ -107,7 +107,14 @@ class PatientRestInput(RestInput):
 
         @webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
-            return response.json({"status": "ok"})
+            from bot.safety.screen import default_screen
+
+            # Which layers screen patients' messages: "phrases only" means the
+            # learned classifier failed to load (the log says why).
+            layers = (
+                "phrases+classifier" if default_screen().classifier else "phrases only"
+            )
+            return response.json({"status": "ok", "safety_screen": layers})
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:

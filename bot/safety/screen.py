@@ -261,13 +261,27 @@ class SafetyScreen:
             return verdict(Level.CONCERN, concern)
         return verdict(None, [])
 
+    def _scores(self, text: str) -> dict[str, float]:
+        if not self.classifier:
+            return {}
+        try:
+            return self.classifier.scores(text)
+        except Exception as error:
+            # The phrases still screen this message: never fail the crisis path.
+            # The error's type only: its text could quote the message.
+            logger.error(
+                "the safety classifier failed on a message (%s): phrases only",
+                type(error).__name__,
+            )
+            return {}
+
     def screen(self, text: str | None) -> ScreenResult:
         if not text or not normalise(text):
             return ScreenResult(None)
         phrases = self.phrase_level(text)
         level, spans = phrases.level, phrases.phrases
         spanish = looks_spanish(text)
-        scores = self.classifier.scores(text) if self.classifier else {}
+        scores = self._scores(text)
 
         def result(
             level: Level | None, source: str | None, informational: bool = False

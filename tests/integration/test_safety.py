@@ -6,12 +6,20 @@ from __future__ import annotations
 import json
 
 import pytest
+import requests
 
 pytestmark = pytest.mark.integration
 
 
 def handoffs_of(bot, sender):
     return [h for h in bot.handoffs.list() if h.sender_id == sender]
+
+
+def test_the_server_screens_with_both_layers(bot):
+    # The learned classifier loads in the server (else it would screen on
+    # phrases alone, and only a log line would say so).
+    health = requests.get(f"{bot.rasa_url}/webhooks/rest/", timeout=10).json()
+    assert health == {"status": "ok", "safety_screen": "phrases+classifier"}
 
 
 def test_a_crisis_gets_911_and_988_first_and_a_handoff_before_the_reply(bot, sender):
