@@ -4,9 +4,9 @@ spaced, the screen sees the same words.
 A crisis phrase must match whether it is typed with a double space, a tab, a
 non-breaking space, a zero-width character, full-width letters, accents, digits
 for letters ("su1c1de"), stretched letters ("dieeee") or letters spaced out
-("k i l l myself"). ``variants`` returns the few spellings of a message that
-the phrase matcher and the classifier look at; a phrase found in any of them
-counts.
+("k i l l myself", "i w a n t  t o  d i e"). ``variants`` returns the few
+spellings of a message that the phrase matcher and the classifier look at; a
+phrase found in any of them counts.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ _APOSTROPHES = str.maketrans(
 )
 # "self-harm", "self_harm", "s/h" between letters -> a space.
 _JOINERS = re.compile(r"(?<=[^\W\d_])[-_/.](?=[^\W\d_])")
+# Letters each followed by a dot, "K.I.L.L. MYSELF": the last dot goes too.
+_DOTTED_LETTERS = re.compile(r"\b(?:[^\W\d_]\.){2,}")
 # Digits and symbols people use for letters, folded only inside a word that
 # has letters on both sides of them ("k1ll", "su1c1de", "d!e", or "$uicide"),
 # never in "40mg" or "2x".
@@ -36,6 +38,10 @@ _STRETCHED = re.compile(r"([a-z])\1{2,}")
 # Three or more single letters separated by spaces: "k i l l", "s u i c i d e".
 _SPACED_LETTERS = re.compile(r"\b(?:[a-z] ){2,}[a-z]\b")
 _WHITESPACE = re.compile(r"\s+")
+# Words spelled out letter by letter, with wider gaps between the words:
+# "i w a n t  t o  d i e". Collapsing the spaces first would lose the words.
+_WIDE_GAP = re.compile(r"\s{2,}")
+_SPELLED_WORD = re.compile(r"(?:[a-z] )+[a-z]")
 
 
 def _strip_invisible(text: str) -> str:
@@ -57,6 +63,7 @@ def normalise(text: str) -> str:
     text = unicodedata.normalize("NFKC", text or "")
     text = _strip_invisible(text).translate(_APOSTROPHES)
     text = _fold_accents(text).lower()
+    text = _DOTTED_LETTERS.sub(lambda m: m.group(0).replace(".", " "), text)
     text = _JOINERS.sub(" ", text)
     return _WHITESPACE.sub(" ", text).strip()
 
@@ -73,8 +80,30 @@ def _join_spaced_letters(text: str) -> str:
     return _SPACED_LETTERS.sub(lambda m: m.group(0).replace(" ", ""), text)
 
 
-def _folded(text: str) -> str:
-    return _join_spaced_letters(_fold_leet(normalise(text)))
+def _unspell_words(text: str, lone_i: bool = False) -> str:
+    """ "k i l l  m y s e l f" -> "kill myself"; other text as normalised.
+    With ``lone_i``, a spelled-out run's first "i" stands alone: the writer of
+    "i w a n t  t o  d i e" most likely left one space after "i"."""
+    if not _WIDE_GAP.search(text or ""):
+        return normalise(text)
+    raw = unicodedata.normalize("NFKC", text)
+    raw = _fold_accents(_strip_invisible(raw).translate(_APOSTROPHES)).lower()
+    words = _WIDE_GAP.split(raw.strip())
+    if len(words) < 2 or not any(_SPELLED_WORD.fullmatch(w) for w in words):
+        return normalise(text)
+
+    def join(word: str) -> str:
+        if not _SPELLED_WORD.fullmatch(word):
+            return word
+        if lone_i and word.startswith("i ") and len(word) > 3:
+            return "i " + word[2:].replace(" ", "")
+        return word.replace(" ", "")
+
+    return normalise(" ".join(join(w) for w in words))
+
+
+def _folded(text: str, lone_i: bool = False) -> str:
+    return _join_spaced_letters(_fold_leet(_unspell_words(text, lone_i)))
 
 
 def canonical(text: str) -> str:
@@ -91,6 +120,7 @@ def variants(text: str) -> list[str]:
         folded,
         canonical(text),
         _STRETCHED.sub(r"\1", folded),  # "dieeee" -> "die"
+        _folded(text, lone_i=True),
     ]
     return list(dict.fromkeys(c for c in candidates if c))
 
@@ -141,9 +171,20 @@ def asked_in_a_question(text: str, spans: tuple[str, ...] | list[str]) -> bool:
     return True
 
 
+# Urges that are back or again are someone's own, with or without a pronoun:
+# "selfharm urges are back since starting tane, is that a side effect?"
+_URGES_RETURNED = re.compile(
+    r"\burges? (?:are|is|have|has|came|come|coming|keep coming|creeping)"
+    r" (?:\w+ )?back\b"
+    r"|\burges? (?:again|returned|are returning)\b"
+)
+
+
 def tells_about_oneself(text: str) -> bool:
     """Whether the writer speaks of themself, beyond asking what a medicine may
     do to them ("does it make me..." and "I read that..." do not count)."""
+    if _URGES_RETURNED.search(normalise(text)):
+        return True
     text = _ASKING_ABOUT_ME.sub(" ", _REPORTED.sub(" ", normalise(text)))
     return bool(_FIRST_PERSON.search(text))
 

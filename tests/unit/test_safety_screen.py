@@ -148,7 +148,8 @@ def test_every_crisis_phrase_matches_in_every_spelling(variant):
 @pytest.mark.parametrize(
     "text",
     ["k i l l myself", "su1c1de", "i want to d!e", "kill myselfffff",
-     "i waaant to dieeee", "K.I.L.L. MYSELF", "un-alive myself", "ｋｍｓ"],
+     "i waaant to dieeee", "K.I.L.L. MYSELF", "un-alive myself", "ｋｍｓ",
+     "i w a n t  t o  d i e", "K I L L  M Y S E L F"],
 )  # fmt: skip
 def test_letter_substitutions_and_stretching_are_folded(text):
     assert level(text) is Level.CRISIS
