@@ -91,15 +91,6 @@ class ScreenResult:
     def handoff_level(self) -> str | None:
         return HANDOFF_LEVEL[self.level] if self.level else None
 
-    def agrees_with_intent_model(self, thresholds) -> bool:
-        """Whether the safety classifier backs the intent classifier's
-        ``crisis`` strongly enough for the crisis reply."""
-        return (
-            self.confirms_intent_model(thresholds)
-            and thresholds is not None
-            and self.scores.get("crisis", 0.0) >= thresholds.agree
-        )
-
     def confirms_intent_model(self, thresholds) -> bool:
         """Whether the intent classifier's ``crisis`` may stand as a possible
         risk: no idiom, and (with the safety classifier) a crisis score."""
@@ -141,6 +132,13 @@ def _set_norms(doc: Doc) -> Doc:
         lemma = token.lemma_ or token.lower_
         token.norm_ = "myself" if token.lower_ in REFLEXIVES else lemma
     return doc
+
+
+# Words that make a harm deliberate, in English and Spanish (accents folded).
+_ON_PURPOSE = re.compile(
+    r"\b(on purpose|deliberately|intentionally|purposely|purposefully"
+    r"|a proposito|adrede)\b"
+)
 
 
 @dataclass(frozen=True)
@@ -214,6 +212,10 @@ class SafetyScreen:
     def _find(self, text: str) -> _Found:
         doc = self._doc(text)
         idioms = [(start, end) for _, start, end in self._idioms(doc)]
+        if _ON_PURPOSE.search(text):
+            # "burned myself with the curling iron on purpose": no idiom
+            # cancels a harm the writer says was meant.
+            idioms = []
         found = _Found(
             idiom=bool(idioms),
             informational=[(s, e) for _, s, e in self._informational(doc)],
@@ -317,7 +319,10 @@ class SafetyScreen:
             return result(level, "phrases", phrases.informational)
         if learned and crisis >= limits.possible:
             return result(Level.POSSIBLE, "classifier")
-        if learned and scores.get("concern", 0.0) >= limits.concern:
+        mood = crisis + scores.get("concern", 0.0)  # anything but ordinary
+        if learned and (
+            scores.get("concern", 0.0) >= limits.concern or mood >= limits.mood
+        ):
             return result(Level.CONCERN, "classifier")
         return result(None, None)
 

@@ -93,6 +93,11 @@ def test_a_disclosure_worded_as_a_question_is_a_crisis(text):
         ("i feel depressed on accutane", Level.CONCERN),
         ("I cut myself on the wrist again", Level.CRISIS),  # no idiom cancels it
         ("i cut myself shaving", None),
+        ("burned myself with the curling iron this morning", None),
+        # no idiom cancels a harm the writer says was meant
+        ("burned myself with the curling iron on purpose again", Level.CRISIS),
+        ("me queme a propósito otra vez", Level.CRISIS),
+        ("i cut myself shaving, deliberately, to feel something", Level.CRISIS),
         ("can i donate blood", None),
         ("", None),
         ("   ", None),
