@@ -105,6 +105,13 @@ def cross_validate(
             f"  {rate:5.1%}: cut {cut:.3f}, crisis {caught:6.1%}, "
             f"concern {concern:6.1%}"
         )
+    mood = crisis_scores + concern_scores  # anything but ordinary
+    print("mood-score (crisis + concern) cut: concern >= cut | ordinary >= cut")
+    for cut in CUTS:
+        shares = [
+            (mood[labels == label] >= cut).mean() for label in ("concern", "ordinary")
+        ]
+        print(f"  {cut:.2f}: " + " | ".join(f"{s:6.1%}" for s in shares))
     print("concern-score cut: concern >= cut | ordinary >= cut")
     for cut in CUTS:
         shares = [

@@ -8,8 +8,9 @@ learned classifier, on the normalised text):
 - a possible risk or a concern sets ``mental_health_concern`` with confidence
   1.0; the parse data's ``safety`` entry tells the concern action which it is
   (a possible risk gets the direct safety question);
-- a ``crisis`` prediction of the intent classifier that the screen does not
-  confirm becomes a possible risk: the patient is asked directly;
+- a ``crisis`` prediction of the intent classifier that the screen did not
+  raise becomes a possible risk (the patient is asked directly) when the
+  safety classifier's crisis score backs it, and is dropped otherwise;
 - every message's verdict (a level or none) goes into the parse data, so the
   actions screen again only messages that skipped NLU.
 
@@ -91,11 +92,12 @@ class SafetyScreenClassifier(GraphComponent, IntentClassifier):
                 self._demote(message, crisis)
                 message.set(SAFETY_KEY, result.as_dict(), add_to_output=True)
                 return
-            # Two models agree: the crisis reply; else the direct question.
-            agreed = result.agrees_with_intent_model(limits)
+            # The direct question, never the crisis reply: the intent
+            # classifier reads hyperbole ("bored to death", "my mom will kill
+            # me") as crisis, and on the regression sets it never caught a
+            # crisis message that the screen had missed.
             result = ScreenResult(
-                Level.CRISIS if agreed else Level.POSSIBLE,
-                source="model+classifier" if agreed else "model",
+                Level.POSSIBLE, source="model",
                 spanish=result.spanish, scores=result.scores,
             )  # fmt: skip
         # The verdict goes to the actions with every message, so that they

@@ -77,7 +77,8 @@ class Thresholds:
     crisis: float  # at or above: the crisis reply
     possible: float  # at or above (crisis score): the direct safety question
     concern: float  # at or above (concern score): a mood concern
-    confirm_intent_model: float  # DIET's crisis intent needs this crisis score
+    mood: float  # at or above (crisis + concern scores): a mood concern too
+    confirm_intent_model: float  # the intent model's `crisis` needs this score
     agree: float  # a possible-risk signal with this crisis score: a crisis
     concern_risk: float  # a concern with this crisis score: the question
     informational: float  # concern score that makes a crisis word a question
