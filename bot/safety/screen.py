@@ -141,6 +141,26 @@ _ON_PURPOSE = re.compile(
 )
 
 
+# Ten or more pills already taken ("took like 30 ibuprofen", "swallowed 20 of
+# my pills"): an overdose, whatever the words around it. Fewer ("took 2
+# advil") and doses ("took 40 mg") are ordinary.
+_COUNTED_PILLS = re.compile(
+    r"\b(?:took|taken|swallowed|ate|downed|popped|tome|tomo)\s+"
+    r"(?:like |about |around |maybe |over |almost |at least |como |unas |unos )?"
+    r"(\d{2,3})\s+(?:of (?:my|the|his|her|their|those|these) |de mis |de las )?"
+    r"(?:\w+ )?(?:pills?|tablets?|capsules?|caps|ibuprofen|tylenol|advil|motrin"
+    r"|aleve|benadryl|acetaminophen|aspirin|xanax|meds|pastillas|pildoras)\b"
+)
+
+
+def counted_pills(text: str) -> str | None:
+    """The span telling of ten or more pills taken, if any."""
+    for match in _COUNTED_PILLS.finditer(normalise(text)):
+        if int(match.group(1)) >= 10:
+            return match.group(0)
+    return None
+
+
 @dataclass(frozen=True)
 class PhraseVerdict:
     level: Level | None
@@ -249,6 +269,9 @@ class SafetyScreen:
 
         def verdict(level: Level | None, spans: list[str], info=False) -> PhraseVerdict:
             return PhraseVerdict(level, tuple(dict.fromkeys(spans)), info, idiom)
+
+        if overdose := counted_pills(text):
+            disclosed.append(overdose)
 
         if disclosed:
             return verdict(Level.CRISIS, disclosed)

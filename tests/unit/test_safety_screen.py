@@ -98,6 +98,11 @@ def test_a_disclosure_worded_as_a_question_is_a_crisis(text):
         ("burned myself with the curling iron on purpose again", Level.CRISIS),
         ("me queme a propósito otra vez", Level.CRISIS),
         ("i cut myself shaving, deliberately, to feel something", Level.CRISIS),
+        # ten or more pills taken is an overdose; a couple, or a dose, is not
+        ("i already did it. took like 30 ibuprofen", Level.CRISIS),
+        ("me tomé 15 pastillas", Level.CRISIS),
+        ("took 2 advil for my back, is that ok", None),
+        ("I took 40 mg today instead of 30", None),
         ("can i donate blood", None),
         ("", None),
         ("   ", None),
