@@ -69,19 +69,28 @@ def test_files_that_are_not_the_official_model_are_refused(tmp_path: Path):
         SentenceEncoder(copy)
 
 
-def test_a_trainings_vectors_are_reused_by_the_next_process(tmp_path, monkeypatch):
-    store = tmp_path / "vectors.npz"
-    monkeypatch.setattr(sentence_encoder, "STORE", store)
-    monkeypatch.setattr(sentence_encoder, "BULK", 3)
+def new_process(monkeypatch) -> None:
+    """What a new process starts with: nothing in memory, the store unread."""
     monkeypatch.setattr(sentence_encoder, "_cache", {})
     monkeypatch.setattr(sentence_encoder, "_store_loaded", False)
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch) -> Path:
+    """A store of its own, written from three texts computed in one call."""
+    path = tmp_path / "vectors.npz"
+    monkeypatch.setattr(sentence_encoder, "STORE", path)
+    monkeypatch.setattr(sentence_encoder, "BULK", 3)
+    new_process(monkeypatch)
+    return path
+
+
+def test_a_trainings_vectors_are_reused_by_the_next_process(store, monkeypatch):
     texts = [f"training example {i} about chapped lips" for i in range(5)]
     first = sentence_encoder.encode(texts)
     assert store.exists() and store.stat().st_mode & 0o077 == 0
 
-    # A new process: nothing in memory, and no forward pass allowed.
-    monkeypatch.setattr(sentence_encoder, "_cache", {})
-    monkeypatch.setattr(sentence_encoder, "_store_loaded", False)
+    new_process(monkeypatch)
     encoder = sentence_encoder.default_encoder()
 
     def no_forward_pass(batch):
@@ -92,13 +101,8 @@ def test_a_trainings_vectors_are_reused_by_the_next_process(tmp_path, monkeypatc
     assert np.array_equal(first, again)
 
 
-def test_a_damaged_store_is_recomputed(tmp_path, monkeypatch):
-    store = tmp_path / "vectors.npz"
+def test_a_damaged_store_is_recomputed(store):
     store.write_bytes(b"not a numpy file")
-    monkeypatch.setattr(sentence_encoder, "STORE", store)
-    monkeypatch.setattr(sentence_encoder, "BULK", 3)
-    monkeypatch.setattr(sentence_encoder, "_cache", {})
-    monkeypatch.setattr(sentence_encoder, "_store_loaded", False)
     texts = [f"another example {i} about sunscreen" for i in range(4)]
     vectors = sentence_encoder.encode(texts)
     assert vectors.shape == (4, sentence_encoder.DIMENSIONS)
