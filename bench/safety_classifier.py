@@ -39,23 +39,8 @@ from bot.safety.classifier import (  # noqa: E402
 )
 from bot.safety.text import canonical  # noqa: E402
 
-CUTS = (
-    0.2,
-    0.25,
-    0.3,
-    0.35,
-    0.4,
-    0.5,
-    0.55,
-    0.6,
-    0.65,
-    0.7,
-    0.8,
-    0.85,
-    0.9,
-    0.92,
-    0.95,
-)
+CUTS = (0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8, 0.85, 0.9,
+        0.92, 0.95)  # fmt: skip
 # Shares of ordinary messages scoring at or above a cut: the false alarms.
 FALSE_ALARM_RATES = (0.001, 0.002, 0.005, 0.01, 0.015)
 # Earlier evaluation sets, scored already: regression checks, not tuning data.

@@ -12,7 +12,7 @@ ordinary messages; ``bot.safety.screen`` combines its scores with the phrases
 
 The sentence vector is the one the NLU pipeline's intent classifier computes
 for the same message (the encoder caches it), so a message is encoded once for
-both; the classifier's own arithmetic takes about a tenth of a millisecond.
+both; the classifier's own arithmetic takes 0.2 to 0.3 ms.
 The vector was adopted on a same-fold comparison (``bench/safety_classifier.py
 --compare``): at the same false-alarm rates on the ordinary messages it catches
 more crisis messages.

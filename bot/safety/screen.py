@@ -39,6 +39,8 @@ from spacy.tokens import Doc
 from bot import settings
 from bot.safety.text import (
     asked_in_a_question,
+    counted_pills,
+    harm_was_meant,
     looks_spanish,
     normalise,
     reports_on_it,
@@ -134,33 +136,6 @@ def _set_norms(doc: Doc) -> Doc:
     return doc
 
 
-# Words that make a harm deliberate, in English and Spanish (accents folded).
-_ON_PURPOSE = re.compile(
-    r"\b(on purpose|deliberately|intentionally|purposely|purposefully"
-    r"|a proposito|adrede)\b"
-)
-
-
-# Ten or more pills already taken ("took like 30 ibuprofen", "swallowed 20 of
-# my pills"): an overdose, whatever the words around it. Fewer ("took 2
-# advil") and doses ("took 40 mg") are ordinary.
-_COUNTED_PILLS = re.compile(
-    r"\b(?:took|taken|swallowed|ate|downed|popped|tome|tomo)\s+"
-    r"(?:like |about |around |maybe |over |almost |at least |como |unas |unos )?"
-    r"(\d{2,3})\s+(?:of (?:my|the|his|her|their|those|these) |de mis |de las )?"
-    r"(?:\w+ )?(?:pills?|tablets?|capsules?|caps|ibuprofen|tylenol|advil|motrin"
-    r"|aleve|benadryl|acetaminophen|aspirin|xanax|meds|pastillas|pildoras)\b"
-)
-
-
-def counted_pills(text: str) -> str | None:
-    """The span telling of ten or more pills taken, if any."""
-    for match in _COUNTED_PILLS.finditer(normalise(text)):
-        if int(match.group(1)) >= 10:
-            return match.group(0)
-    return None
-
-
 @dataclass(frozen=True)
 class PhraseVerdict:
     level: Level | None
@@ -229,13 +204,9 @@ class SafetyScreen:
         phrases = yaml.safe_load(Path(phrases_path).read_text(encoding="utf-8"))
         return cls(load_pipeline(pipeline_path), phrases, classifier)
 
-    def _find(self, text: str) -> _Found:
+    def _find(self, text: str, with_idioms: bool = True) -> _Found:
         doc = self._doc(text)
-        idioms = [(start, end) for _, start, end in self._idioms(doc)]
-        if _ON_PURPOSE.search(text):
-            # "burned myself with the curling iron on purpose": no idiom
-            # cancels a harm the writer says was meant.
-            idioms = []
+        idioms = [(s, e) for _, s, e in self._idioms(doc)] if with_idioms else []
         found = _Found(
             idiom=bool(idioms),
             informational=[(s, e) for _, s, e in self._informational(doc)],
@@ -258,8 +229,11 @@ class SafetyScreen:
         """What the phrases alone say about a message."""
         disclosed, asked, possible, concern = [], [], [], []
         idiom = False
+        # "burned myself with the curling iron on purpose": no idiom cancels a
+        # harm the writer says was meant.
+        with_idioms = not harm_was_meant(text)
         for variant in variants(text):
-            found = self._find(variant)
+            found = self._find(variant, with_idioms)
             idiom = idiom or found.idiom
             for start, end, span in found.crisis:
                 inside = any(s <= start and end <= e for s, e in found.informational)

@@ -57,12 +57,17 @@ def _fold_accents(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+def _plain(text: str) -> str:
+    """NFKC, no invisibles, straight apostrophes, no accents, lowercase; the
+    spacing as typed."""
+    text = unicodedata.normalize("NFKC", text or "")
+    return _fold_accents(_strip_invisible(text).translate(_APOSTROPHES)).lower()
+
+
 @lru_cache(maxsize=256)  # one message is normalised by several checks
 def normalise(text: str) -> str:
     """Lowercase, NFKC, no invisibles or accents, one space between words."""
-    text = unicodedata.normalize("NFKC", text or "")
-    text = _strip_invisible(text).translate(_APOSTROPHES)
-    text = _fold_accents(text).lower()
+    text = _plain(text)
     text = _DOTTED_LETTERS.sub(lambda m: m.group(0).replace(".", " "), text)
     text = _JOINERS.sub(" ", text)
     return _WHITESPACE.sub(" ", text).strip()
@@ -86,9 +91,7 @@ def _unspell_words(text: str, lone_i: bool = False) -> str:
     "i w a n t  t o  d i e" most likely left one space after "i"."""
     if not _WIDE_GAP.search(text or ""):
         return normalise(text)
-    raw = unicodedata.normalize("NFKC", text)
-    raw = _fold_accents(_strip_invisible(raw).translate(_APOSTROPHES)).lower()
-    words = _WIDE_GAP.split(raw.strip())
+    words = _WIDE_GAP.split(_plain(text).strip())
     if len(words) < 2 or not any(_SPELLED_WORD.fullmatch(w) for w in words):
         return normalise(text)
 
@@ -241,4 +244,35 @@ def answer_to_question(text: str) -> str | None:
         return "yes"
     if _NO.match(text) and " but " not in f" {text} ":
         return "no"
+    return None
+
+
+# Words that make a harm deliberate, in English and Spanish (accents folded).
+_ON_PURPOSE = re.compile(
+    r"\b(on purpose|deliberately|intentionally|purposely|purposefully"
+    r"|a proposito|adrede)\b"
+)
+
+
+# Ten or more pills already taken ("took like 30 ibuprofen", "swallowed 20 of
+# my pills"): an overdose, whatever the words around it. Fewer ("took 2
+# advil") and doses ("took 40 mg") are ordinary.
+_COUNTED_PILLS = re.compile(
+    r"\b(?:took|taken|swallowed|ate|downed|popped|tome|tomo)\s+"
+    r"(?:like |about |around |maybe |over |almost |at least |como |unas |unos )?"
+    r"(\d{2,3})\s+(?:of (?:my|the|his|her|their|those|these) |de mis |de las )?"
+    r"(?:\w+ )?(?:pills?|tablets?|capsules?|caps|ibuprofen|tylenol|advil|motrin"
+    r"|aleve|benadryl|acetaminophen|aspirin|xanax|meds|pastillas|pildoras)\b"
+)
+
+
+def harm_was_meant(text: str) -> bool:
+    return bool(_ON_PURPOSE.search(normalise(text)))
+
+
+def counted_pills(text: str) -> str | None:
+    """The span telling of ten or more pills taken, if any."""
+    for match in _COUNTED_PILLS.finditer(normalise(text)):
+        if int(match.group(1)) >= 10:
+            return match.group(0)
     return None
