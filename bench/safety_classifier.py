@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot import settings  # noqa: E402
 from bot.safety.classifier import (  # noqa: E402
+    NeighbourVote,
     SafetyClassifier,
     Thresholds,
     build_pipeline,
@@ -60,6 +61,7 @@ def cross_validate(
     labels = np.array([label for _, label in examples])
     crisis_scores = np.zeros(len(examples))
     concern_scores = np.zeros(len(examples))
+    votes = np.zeros(len(examples))
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=2026)
     for train, test in folds.split(texts, labels):
         pipeline = build_pipeline(embedding_weight).fit(
@@ -69,6 +71,12 @@ def cross_validate(
         probabilities = pipeline.predict_proba(list(texts[test]))
         crisis_scores[test] = probabilities[:, classes.index("crisis")]
         concern_scores[test] = probabilities[:, classes.index("concern")]
+        if embedding_weight:
+            from bot.nlu import sentence_encoder
+
+            vote = NeighbourVote().fit(list(texts[train]), list(labels[train]))
+            vectors = sentence_encoder.encode(list(texts[test]))
+            votes[test] = [vote.vote(vector) for vector in vectors]
     counts = {label: int((labels == label).sum()) for label in set(labels)}
     vector = "with" if embedding_weight else "without"
     print(f"== 5-fold cross-validation on {len(examples)} examples {counts}, "
@@ -97,6 +105,21 @@ def cross_validate(
             (mood[labels == label] >= cut).mean() for label in ("concern", "ordinary")
         ]
         print(f"  {cut:.2f}: " + " | ".join(f"{s:6.1%}" for s in shares))
+    if embedding_weight:
+        possible = Thresholds.from_file().possible
+        below = crisis_scores < possible
+        print(
+            f"neighbour-vote cut: crisis >= cut | of them scored under the "
+            f"question cut {possible} | ordinary >= cut | of them under it"
+        )
+        for cut in (0.5, 0.6, 0.7, 0.8, 0.9):
+            near = votes >= cut
+            shares = [
+                (near & mask)[labels == label].mean()
+                for label in ("crisis", "ordinary")
+                for mask in (near, below)
+            ]
+            print(f"  {cut:.2f}: " + " | ".join(f"{s:6.1%}" for s in shares))
     print("concern-score cut: concern >= cut | ordinary >= cut")
     for cut in CUTS:
         shares = [

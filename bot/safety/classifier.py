@@ -12,10 +12,19 @@ ordinary messages; ``bot.safety.screen`` combines its scores with the phrases
 
 The sentence vector is the one the NLU pipeline's intent classifier computes
 for the same message (the encoder caches it), so a message is encoded once for
-both; the classifier's own arithmetic takes 0.2 to 0.3 ms.
+both; the classifier's own arithmetic and the neighbour vote take about 1 ms.
 The vector was adopted on a same-fold comparison (``bench/safety_classifier.py
 --compare``): at the same false-alarm rates on the ordinary messages it catches
 more crisis messages.
+
+Beside the regression, a neighbour vote (``NeighbourVote``): the share of
+crisis messages among the ten training examples nearest in meaning. A linear
+model weighs words and directions; it misses a fresh paraphrase of one crisis
+example among thousands ("ctb soon", "how much tylenol is a lethal dose") that
+sits right next to it in the sentence space. On the earlier evaluation sets
+the vote at 0.8 asked 19 of the 65 crisis messages the regression scored
+below its question cut, and none of 3,400 ordinary messages. The screen uses
+it only to ask the direct question, never for the crisis reply.
 
 Training data, all reviewed files under ``data/``:
 
@@ -82,6 +91,7 @@ class Thresholds:
     agree: float  # a possible-risk signal with this crisis score: a crisis
     concern_risk: float  # a concern with this crisis score: the question
     informational: float  # concern score that makes a crisis word a question
+    neighbours: float  # neighbour vote at or above: the direct safety question
 
     @classmethod
     def from_file(cls, path: Path = THRESHOLDS_FILE) -> Thresholds:
@@ -162,6 +172,37 @@ class SentenceVectors:
         return self.transform(texts)
 
 
+class NeighbourVote:
+    """The share of crisis examples among a message's ``k`` nearest training
+    examples by sentence vector, each weighted by how far its cosine
+    similarity exceeds ``floor``. Below the floor an example is not near at
+    all: keyboard-mashing ("qwpeoiru zmxn") is about 0.4 from everything,
+    and its nearest examples, short slang like "kms", must not vote."""
+
+    def __init__(self, k: int = 10, floor: float = 0.4) -> None:
+        self.k = k
+        self.floor = floor
+
+    def fit(self, texts, labels) -> NeighbourVote:
+        import numpy as np
+
+        from bot.nlu import sentence_encoder
+
+        self.vectors_ = sentence_encoder.encode(list(texts)).astype(np.float32)
+        self.crisis_ = np.array([label == "crisis" for label in labels])
+        return self
+
+    def vote(self, vector) -> float:
+        import numpy as np
+
+        similarity = self.vectors_ @ vector.astype(np.float32)
+        nearest = np.argpartition(-similarity, self.k)[: self.k]
+        weights = np.clip(similarity[nearest] - self.floor, 0.0, None)
+        if weights.sum() <= 0:
+            return 0.0
+        return float(weights @ self.crisis_[nearest] / weights.sum())
+
+
 def build_pipeline(embedding_weight: float = 1.0):
     """The untrained scikit-learn pipeline (imported lazily: it is heavy).
     ``embedding_weight`` 0 leaves the sentence vector out (the comparison in
@@ -219,7 +260,8 @@ class _FastScorer:
         if self._coef.shape[1] == 1:
             raise ValueError("the safety classifier needs three classes")
 
-    def probabilities(self, text: str):
+    def probabilities(self, text: str, vector=None):
+        """``vector``: the text's sentence vector when the caller has it."""
         np = self._np
         logits = self._intercept.copy()
         for analyze, vocabulary, idf, offset in self._parts:
@@ -237,7 +279,10 @@ class _FastScorer:
             logits = logits + weights @ self._coef[indices + offset]
         if self._vectors is not None:
             part, offset = self._vectors
-            vector = part.transform([text])[0]
+            if vector is None:
+                vector = part.transform([text])[0]
+            else:
+                vector = vector * part.weight
             logits = logits + vector @ self._coef[offset : offset + len(vector)]
         logits = logits - logits.max()
         exp = np.exp(logits)
@@ -252,16 +297,32 @@ class SafetyClassifier:
         self.thresholds = thresholds
         self._classes = [str(c) for c in pipeline.classes_]
         self._fast = _FastScorer(pipeline)
+        # Absent from a pipeline trained without it (n-grams only).
+        self._neighbours: NeighbourVote | None = getattr(pipeline, "neighbours_", None)
 
     def scores(self, text: str) -> dict[str, float]:
-        probabilities = self._fast.probabilities(canonical(text))
+        """Each class's probability, and ``neighbours``: the neighbour vote."""
+        plain = canonical(text)
+        vector = None
+        if self._neighbours is not None:
+            from bot.nlu import sentence_encoder
+
+            vector = sentence_encoder.encode([plain])[0]  # one vector for both
+        probabilities = self._fast.probabilities(plain, vector)
         pairs = zip(self._classes, probabilities, strict=True)
-        return {label: float(p) for label, p in pairs}
+        scores = {label: float(p) for label, p in pairs}
+        if vector is not None:
+            scores["neighbours"] = self._neighbours.vote(vector)
+        return scores
 
 
 def train(examples: list[tuple[str, str]]):
+    """The fitted pipeline, carrying its neighbour vote as ``neighbours_`` (one
+    file, one fingerprint for both)."""
     texts, labels = zip(*examples, strict=True)
-    return build_pipeline().fit(list(texts), list(labels))
+    pipeline = build_pipeline().fit(list(texts), list(labels))
+    pipeline.neighbours_ = NeighbourVote().fit(texts, labels)
+    return pipeline
 
 
 def fingerprint(files: list[Path] | None = None) -> str:

@@ -310,11 +310,17 @@ class SafetyScreen:
             return result(Level.CRISIS, "classifier")
         if learned and level is Level.POSSIBLE and crisis >= limits.agree:
             return result(Level.CRISIS, "phrases+classifier")
-        if level is Level.CONCERN and learned and crisis >= limits.concern_risk:
+        # Near a crisis example in meaning: ask, whatever else was found.
+        near = learned and scores.get("neighbours", 0.0) >= limits.neighbours
+        if (
+            level is Level.CONCERN
+            and learned
+            and (crisis >= limits.concern_risk or near)
+        ):
             return result(Level.POSSIBLE, "phrases+classifier")
         if level is not None:
             return result(level, "phrases", phrases.informational)
-        if learned and crisis >= limits.possible:
+        if learned and (crisis >= limits.possible or near):
             return result(Level.POSSIBLE, "classifier")
         mood = crisis + scores.get("concern", 0.0)  # anything but ordinary
         if learned and (

@@ -3,6 +3,7 @@ and a classifier that cannot load or fails leaves the phrases screening."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
@@ -50,6 +51,51 @@ def test_the_sentence_vector_is_one_of_the_features(pipeline):
     coefficients = pipeline.named_steps["model"].coef_
     vector_part = coefficients[:, -sentence_encoder.DIMENSIONS :]
     assert np.abs(vector_part).sum() > 0  # the regression uses it
+
+
+def test_the_neighbour_vote_is_the_weighted_crisis_share_of_the_ten_nearest():
+    vote = safety_classifier.NeighbourVote(k=3).fit(
+        ["i want to die", "ending it all tonight", "my lips are peeling",
+         "refill please", "kms"],
+        ["crisis", "crisis", "ordinary", "ordinary", "crisis"],
+    )  # fmt: skip
+    vector = sentence_encoder.encode(["i wanna die tonight"])[0]
+    similarity = vote.vectors_ @ vector
+    nearest = np.argsort(-similarity)[:3]
+    weights = np.clip(similarity[nearest] - vote.floor, 0, None)
+    expected = weights @ vote.crisis_[nearest] / weights.sum()
+    assert vote.vote(vector) == pytest.approx(expected, rel=1e-5)
+    assert (
+        vote.vote(vector)
+        > 0.5
+        > vote.vote(sentence_encoder.encode(["can i get a refill"])[0])
+    )
+
+
+@pytest.mark.parametrize(
+    "mashing", ["qwpeoiru zmxn", "blorf quazzle snerk", "asdfgh jkl"]
+)
+def test_keyboard_mashing_is_near_nothing_and_gets_no_vote(pipeline, mashing):
+    scores = SafetyClassifier(pipeline, Thresholds.from_file()).scores(mashing)
+    assert scores["neighbours"] < Thresholds.from_file().neighbours
+
+
+def test_the_neighbour_vote_alone_asks_the_direct_question(pipeline):
+    """With the regression's cuts out of reach, a message no phrase matches
+    gets the question from the vote alone, and nothing without it."""
+    limits = Thresholds.from_file()
+    text = "everything is ready, just waiting for the house to be quiet"
+    unreachable = dataclasses.replace(limits, crisis=1.01, possible=1.01, mood=2.1,
+                                      concern=1.01)  # fmt: skip
+    asking = SafetyScreen.from_files(classifier=SafetyClassifier(pipeline, unreachable))
+    assert asking.phrase_level(text).level is None
+    assert asking.classifier.scores(text)["neighbours"] >= limits.neighbours
+    assert asking.screen(text).level is Level.POSSIBLE
+    deaf = dataclasses.replace(unreachable, neighbours=1.01)
+    silent = SafetyScreen.from_files(classifier=SafetyClassifier(pipeline, deaf))
+    assert silent.screen(text).level is None
+    ordinary = asking.classifier.scores("can i move my appointment to friday")
+    assert ordinary["neighbours"] < limits.neighbours
 
 
 def test_the_thresholds_are_ordered():
