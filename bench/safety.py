@@ -8,7 +8,7 @@
 - tests/data/safety_holdout_2.yml: written independently after that; the
   phrase lists were extended by category with its misses in view once
   (issue 8), so it is a regression set now.
-- tests/data/safety_blind_2026_12{,_b,...,_j}.yml: blind sets, each scored
+- tests/data/safety_blind_2026_12{,_b,...,_k}.yml: blind sets, each scored
   end to end by bench/safety_eval.py over the running bot while untouched,
   regression sets since.
 
