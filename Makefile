@@ -16,7 +16,7 @@ export RASA_TELEMETRY_ENABLED ?= false
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: run test unit setup install web-deps browser services kb safety-model train shell \
-	lint format validate test-core bench handoffs clean
+	lint format validate test-core bench handoffs review-packet clean
 
 run: train
 	$(PY) -m bot.run.serve
@@ -132,6 +132,10 @@ bench: train
 	$(PY) bench/channels.py
 
 # Staff: the open handoffs (python -m bot.staff --help for show/claim/resolve).
+# The printable packet of every answer for the clinic's dermatologist.
+review-packet: kb
+	$(PY) -m bot.content review-packet
+
 handoffs: install
 	$(PY) -m bot.staff handoffs --status open
 

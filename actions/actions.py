@@ -40,6 +40,7 @@ from bot.content.answers import (
 from bot.content.entries import KnowledgeBaseError
 from bot.content.replies import (
     Turn,
+    close_intents,
     messages,
     when_content_fails,
     with_welcome_and_reminder,
@@ -483,7 +484,8 @@ class ActionAnswerFollowUp(ScreenedAction):
 
 
 class ActionAnswerFallback(ScreenedAction):
-    """Low confidence: offer the main topics and the clinic's contact."""
+    """Low confidence: when two topics are close, "Did you mean...?" with the
+    two; otherwise the main topics and the clinic's contact."""
 
     def name(self) -> str:
         return "action_answer_fallback"
@@ -491,12 +493,14 @@ class ActionAnswerFallback(ScreenedAction):
     async def answer(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, remind: bool = False
     ) -> list[EventType]:
-        events = await respond(
-            dispatcher,
-            tracker,
-            lambda bot, ch: [bot.for_trigger("fallback", ch)],
-            remind=remind,
-        )
+        close = close_intents(tracker.latest_message.get("intent_ranking") or [])
+
+        def build(bot: Answers, channel: str | None) -> list[Reply]:
+            return [
+                bot.did_you_mean(close, channel) or bot.for_trigger("fallback", channel)
+            ]
+
+        events = await respond(dispatcher, tracker, build, remind=remind)
         if remind:  # the reply to the safety question stays in the transcript
             return events
         # Forget the misunderstood message (the topic stays for follow-ups);

@@ -112,6 +112,9 @@ def table(title: str, groups: dict[str, list[str]]) -> None:
     for name in sorted(groups):
         results = groups[name]
         n = len(results)
+        if not n:  # e.g. no new topics left once they all exist
+            print(f"{name:28} {n:4d}")
+            continue
         share = {k: results.count(k) / n for k in ("right", "wrong", "fallback")}
         print(
             f"{name:28} {n:4d} {share['right']:7.1%} {share['wrong']:7.1%} "

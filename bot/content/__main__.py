@@ -1,5 +1,6 @@
-"""``python -m bot.content check|load``: check the knowledge-base files, or load
-them into the database (``make kb``).
+"""``python -m bot.content check|load|review-packet``: check the knowledge-base
+files, load them into the database (``make kb``), or write the printable
+review packet for the clinic's dermatologist (``make review-packet``).
 """
 
 from __future__ import annotations
@@ -18,11 +19,20 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m bot.content",
         description="Check or load the curated knowledge base.",
     )
-    parser.add_argument("command", choices=["check", "load"])
+    parser.add_argument("command", choices=["check", "load", "review-packet"])
     parser.add_argument("--dir", type=Path, default=settings.KNOWLEDGE_DIR)
+    parser.add_argument(
+        "--out", type=Path, default=settings.VAR_DIR / "review-packet.html",
+        help="where review-packet writes its HTML",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     try:
-        if args.command == "check":
+        if args.command == "review-packet":
+            from bot.content.review_packet import write_packet
+
+            entries, signed = write_packet(args.out, args.dir)
+            print(f"review packet: {entries} entries, {signed} signed off: {args.out}")
+        elif args.command == "check":
             print(f"knowledge base: {len(read_knowledge(args.dir))} entries are valid")
         else:
             print(load_knowledge(directory=args.dir))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bot.content.clinic import Clinic, load_clinic
 from bot.content.entries import Entry, fill_placeholders, read_knowledge
@@ -31,6 +31,9 @@ class Reply:
     entry_id: str
     reviewed_on: dt.date
     buttons: list[dict[str, str]] = field(default_factory=list)
+    # For staff only (rasa shell): "Dr. Lee, 2026-12-10", or None when no
+    # clinician has signed off today's wording. Not looked up for patients.
+    signed_off: str | None = None
 
 
 def is_sms(channel: str | None) -> bool:
@@ -46,8 +49,14 @@ def staff_line(
 ) -> str:
     """What answered, for staff checking answers in rasa shell: each entry's
     id and review date, and the intent with its confidence."""
+
+    def state(reply: Reply) -> str:
+        signed = reply.signed_off
+        return f"signed off by {signed}" if signed else "no clinician sign-off"
+
     entries = "; ".join(
-        f"{r.entry_id} (reviewed {r.reviewed_on.isoformat()})" for r in replies
+        f"{r.entry_id} (reviewed {r.reviewed_on.isoformat()}; {state(r)})"
+        for r in replies
     )
     understood = (
         f"intent {intent} {confidence:.2f}"
@@ -92,6 +101,7 @@ class Answers:
         self.knowledge = knowledge or KnowledgeBase()
         self.topics = topics or topic_map()
         self._files = ReviewedFiles()
+        self._signoffs = None  # created at the first staff answer
 
     def find(self, topic: str, facet: str | None) -> Entry | None:
         """The entry from the database, or from the reviewed files if it is down."""
@@ -149,6 +159,19 @@ class Answers:
                 return self._reply(topic_id, facet_id, channel)
         return self.for_trigger("follow_up_without_topic", channel)
 
+    def did_you_mean(self, intents: list[str], channel: str | None) -> Reply | None:
+        """ "Did you mean...?" with a button for each topic the intents ask
+        (and one for the full menu), or None when fewer than two are topics
+        a patient can pick."""
+        topics = [self.topics.for_intent(intent) for intent in intents]
+        choices = [t for t in topics if t is not None and t.trigger is None]
+        if len(choices) < 2:
+            return None
+        reply = self.for_trigger("close_topics", channel)
+        buttons = [{"title": t.label, "payload": f"/{t.intent}"} for t in choices]
+        buttons.append({"title": "Something else", "payload": "/ask_help"})
+        return replace(reply, buttons=buttons)
+
     def for_trigger(
         self, trigger: str, channel: str | None, language: str = "en"
     ) -> Reply:
@@ -171,7 +194,23 @@ class Answers:
             entry_id=entry.id,
             reviewed_on=entry.reviewed_on,
             buttons=self._buttons(topic),
+            signed_off=self._signed_off(entry) if is_staff(channel) else None,
         )
+
+    def _signed_off(self, entry: Entry) -> str | None:
+        from bot.content.signoff import SignOffs
+
+        engine = getattr(self.knowledge, "engine", None)
+        if engine is None:  # answering from the files: no database to ask
+            return None
+        try:
+            if self._signoffs is None:
+                self._signoffs = SignOffs(engine)
+            found = self._signoffs.current(entry)
+        except Exception:  # the staff line only; never fail an answer over it
+            logger.warning("clinician sign-offs could not be read")
+            return None
+        return f"{found.clinician}, {found.signed_on.isoformat()}" if found else None
 
 
 def unavailable_text(clinic: Clinic | None = None) -> str:

@@ -85,9 +85,15 @@ def _placeholder_problem(text: str) -> str | None:
     return None
 
 
+def read_sources(directory: Path | None = None) -> dict[str, str]:
+    """The source registry: each source id and its full name."""
+    path = Path(directory or settings.KNOWLEDGE_DIR) / SOURCES_FILE
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return {str(item["id"]): str(item["name"]) for item in raw["sources"]}
+
+
 def read_source_ids(directory: Path) -> frozenset[str]:
-    raw = yaml.safe_load((directory / SOURCES_FILE).read_text(encoding="utf-8"))
-    return frozenset(str(item["id"]) for item in raw["sources"])
+    return frozenset(read_sources(directory))
 
 
 class _Validator:

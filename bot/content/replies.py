@@ -33,6 +33,33 @@ class Turn:
     confidence: float | None = None
 
 
+# Intents never offered as "Did you mean...?": not a topic a patient picks.
+NOT_OFFERED = frozenset({
+    "nlu_fallback", "crisis", "mental_health_concern", "out_of_scope", "greet",
+    "goodbye", "thank", "bot_challenge", "ask_help", "ask_follow_up",
+    "request_human",
+})  # fmt: skip
+# The intent model splits its belief between two topics: each has at least
+# CLOSE_EACH, and the two together at least CLOSE_TOGETHER. Below that the
+# message is unclear, not ambiguous, and gets the full menu.
+CLOSE_EACH = 0.2
+CLOSE_TOGETHER = 0.5
+
+
+def close_intents(ranking: list[dict[str, Any]]) -> list[str]:
+    """The two topic intents to offer as "Did you mean...?" for a message the
+    NLU fell back on, or [] (then the topic menu). ``ranking`` is Rasa's
+    ``intent_ranking``: names and confidences, best first."""
+    ranked = [r for r in ranking if r.get("name") not in NOT_OFFERED]
+    top = ranked[:2]
+    if len(top) < 2:
+        return []
+    confidences = [float(r.get("confidence") or 0.0) for r in top]
+    if min(confidences) < CLOSE_EACH or sum(confidences) < CLOSE_TOGETHER:
+        return []
+    return [str(r["name"]) for r in top]
+
+
 def with_welcome_and_reminder(
     bot: Answers, replies: list[Reply], turn: Turn, crisis: bool = False
 ) -> list[Reply]:

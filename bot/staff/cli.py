@@ -1,10 +1,18 @@
-"""Staff command line for handoffs.
+"""Staff command line: handoffs, and what the bot could not answer.
 
     python -m bot.staff handoffs [--status open] [--json]
     python -m bot.staff show ID            the handoff and the conversation so far
                                            (and, for SMS, the number to call back)
     python -m bot.staff claim ID --by NAME
     python -m bot.staff resolve ID --by NAME [--note TEXT]
+    python -m bot.staff sign-off ENTRY_ID... --by NAME
+                                           a clinician's sign-off on entries
+    python -m bot.staff sign-offs [--missing]
+                                           which entries are signed off
+    python -m bot.staff unanswered [--messages]
+                                           what patients asked that fell back or
+                                           went to the dermatologist, by day and
+                                           topic (--messages: their text too)
 
 IDs may be shortened to a unique prefix of at least 6 characters.
 """
@@ -22,6 +30,8 @@ from bot import settings
 from bot.channels.sms.phone_numbers import ContactCipher, PhoneNumberKeyError
 from bot.channels.sms.store import SmsStore
 from bot.safety.handoffs import STATUSES, Handoff, HandoffNotFound, HandoffQueue
+from bot.staff.unanswered import report as unanswered_report
+from bot.staff.unanswered import unanswered as unanswered_messages
 
 
 def _table(handoffs: list[Handoff]) -> str:
@@ -40,8 +50,8 @@ def _table(handoffs: list[Handoff]) -> str:
     return "\n".join(lines)
 
 
-async def conversation(sender_id: str) -> list[dict[str, Any]]:
-    """The sender's conversation from the tracker store configured in endpoints.yml."""
+def tracker_store():
+    """The tracker store configured in endpoints.yml (as the servers use it)."""
     from rasa.core.tracker_store import TrackerStore
     from rasa.core.utils import read_endpoints_from_path
     from rasa.shared.core.domain import Domain
@@ -52,8 +62,23 @@ async def conversation(sender_id: str) -> list[dict[str, Any]]:
         os.environ.setdefault(name, value)
     endpoints = read_endpoints_from_path(settings.PROJECT_ROOT / "endpoints.yml")
     domain = Domain.load(str(settings.PROJECT_ROOT / "domain.yml"))
-    store = TrackerStore.create(endpoints.tracker_store, domain)
-    tracker = await store.retrieve_full_tracker(sender_id)
+    return TrackerStore.create(endpoints.tracker_store, domain)
+
+
+async def all_conversations() -> list[tuple[str, list[dict[str, Any]]]]:
+    """Every stored conversation's events, as Rasa stores them."""
+    store = tracker_store()
+    found = []
+    for sender_id in await store.keys():
+        tracker = await store.retrieve_full_tracker(sender_id)
+        if tracker is not None:
+            found.append((sender_id, [event.as_dict() for event in tracker.events]))
+    return found
+
+
+async def conversation(sender_id: str) -> list[dict[str, Any]]:
+    """The sender's conversation from the tracker store configured in endpoints.yml."""
+    tracker = await tracker_store().retrieve_full_tracker(sender_id)
     if tracker is None:
         return []
     turns = []
@@ -104,6 +129,43 @@ def _show(queue: HandoffQueue, handoff_id: str, as_json: bool) -> str:
     return "\n".join(lines)
 
 
+def _sign_offs(args: argparse.Namespace) -> int:
+    from bot.content.signoff import SignOffs
+    from bot.content.store import KnowledgeBase
+
+    knowledge = KnowledgeBase()
+    entries = knowledge.entries()
+    store = SignOffs(knowledge.engine)
+    if args.command == "sign-off":
+        by_id = {entry.id: entry for entry in entries}
+        unknown = [e for e in args.entries if e not in by_id]
+        if unknown:
+            print(f"no such entry: {', '.join(unknown)} (see `sign-offs`)",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        for entry_id in args.entries:
+            signed = store.record(by_id[entry_id], args.by)
+            print(f"{entry_id}: signed off by {signed.clinician} on {signed.signed_on}")
+        return 0
+    found = store.of(entries)
+    missing = 0
+    for entry in entries:
+        signed = found.get(entry.id)
+        if signed and signed.current:
+            state = f"signed off by {signed.clinician} on {signed.signed_on}"
+        elif signed:
+            state = f"CHANGED since {signed.clinician} signed it on {signed.signed_on}"
+        else:
+            state = "not signed off"
+        if not (signed and signed.current):
+            missing += 1
+        elif args.missing:
+            continue
+        print(f"{entry.id:32} {state}")
+    print(f"{len(entries) - missing} of {len(entries)} entries signed off")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot.staff", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -119,8 +181,30 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--by", required=True, help="your name")
         if name == "resolve":
             command.add_argument("--note")
+    unanswered = commands.add_parser(
+        "unanswered",
+        help="what patients asked that fell back or went to the dermatologist",
+    )
+    unanswered.add_argument(
+        "--messages", action="store_true", help="show each message's text too"
+    )
+    sign = commands.add_parser(
+        "sign-off", help="record a clinician's sign-off on knowledge-base entries"
+    )
+    sign.add_argument("entries", nargs="+", metavar="ENTRY_ID")
+    sign.add_argument("--by", required=True, help="the clinician's name")
+    signoffs = commands.add_parser(
+        "sign-offs", help="which entries a clinician has signed off, and which not"
+    )
+    signoffs.add_argument("--missing", action="store_true", help="only those not")
     args = parser.parse_args(argv)
 
+    if args.command in ("sign-off", "sign-offs"):
+        return _sign_offs(args)
+    if args.command == "unanswered":
+        rows = unanswered_messages(asyncio.run(all_conversations()))
+        print(unanswered_report(rows, with_text=args.messages))
+        return 0
     queue = HandoffQueue()
     queue.replay_spool()
     try:

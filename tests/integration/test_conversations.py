@@ -50,7 +50,7 @@ def test_a_conversation_across_topics_keeps_the_facts(bot, sender):
 
 
 def test_a_dose_question_goes_to_the_dermatologist_with_the_clinics_phone(bot, sender):
-    texts = bot.texts(sender, "can I double my dose if I missed one yesterday?")
+    texts = bot.texts(sender, "can I double my dose to clear up faster?")
     assert texts[-1] == bot.web_text("medical_decision")
     assert load_clinic().phone in texts[-1]
 
@@ -156,3 +156,25 @@ def test_a_rest_client_cannot_claim_another_channel(bot, sender):
             )
         }
     assert channels == {"rest"}
+
+
+def test_staff_see_what_patients_asked_that_the_bot_could_not_answer(bot, sender):
+    bot.texts(sender, "hi")
+    bot.texts(sender, "/nlu_fallback")
+    bot.texts(sender, "/ask_medical_decision")
+    bot.texts(sender, "what is accutane")
+    summary = bot.staff("unanswered")
+    assert "fell back" in summary and "to dermatologist" in summary
+    assert "/nlu_fallback" not in summary  # counts only, without --messages
+    shown = bot.staff("unanswered", "--messages")
+    mine = [line for line in shown.splitlines() if sender[:10] in line]
+    assert [line.split("|", 1)[1].strip() for line in mine] == [
+        "/nlu_fallback", "/ask_medical_decision",
+    ]  # fmt: skip
+
+
+def test_a_missed_dose_gets_the_labels_rule_not_a_double_dose(bot, sender):
+    bot.texts(sender, "hi")
+    texts = bot.texts(sender, "can I double my dose if I missed one yesterday?")
+    assert texts == [bot.web_text("missed_dose")]
+    assert "Do not take two doses at once" in texts[0]

@@ -121,7 +121,10 @@ def test_rasa_shell_answers_from_the_knowledge_base_with_a_staff_line(shell):
     printed, staff = shell.ask(QUESTION)
     assert one_line(web_text(shell.knowledge, "blood_donation")) in one_line(printed)
     entry = next(e for e in shell.knowledge.entries() if e.id == "blood_donation")
-    assert f"blood_donation (reviewed {entry.reviewed_on.isoformat()})" in staff[1]
+    assert (
+        f"blood_donation (reviewed {entry.reviewed_on.isoformat()}; "
+        "no clinician sign-off)" in staff[1]
+    )
     assert staff[2] == "ask_blood_donation"
     assert 0.5 <= float(staff[3]) <= 1.0
 

@@ -4,6 +4,8 @@ base and a real handoff table."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import datetime as dt
 
 import pytest
 import yaml
@@ -15,6 +17,7 @@ from actions import actions
 from bot import settings
 from bot.content.answers import emergency_text, render
 from bot.content.clinic import load_clinic
+from bot.content.signoff import SignOffs
 from bot.content.store import KnowledgeBase, load_knowledge
 from bot.safety.handoffs import HandoffQueue
 
@@ -142,8 +145,27 @@ def test_in_rasa_shell_each_answer_ends_with_the_staff_line(action_server_databa
     ]
     staff = texts(messages)[-1]
     assert staff.startswith("[staff]")
-    assert f"blood_donation (reviewed {entry.reviewed_on.isoformat()})" in staff
+    assert (
+        f"blood_donation (reviewed {entry.reviewed_on.isoformat()}; "
+        "no clinician sign-off)" in staff
+    )
     assert "intent ask_blood_donation 0.97" in staff
+
+
+def test_the_staff_line_shows_a_clinician_sign_off_until_the_wording_changes(
+    action_server_database,
+):
+    entry = next(
+        e for e in action_server_database.entries() if e.id == "blood_donation"
+    )
+    signoffs = SignOffs(action_server_database.engine)
+    signoffs.record(entry, "Dr. Lee", dt.date(2026, 12, 10))
+    tracker = make_tracker("ask_blood_donation", channel="cmdline", slots=welcomed())
+    messages, _ = run(actions.ActionAnswerTopic(), tracker)
+    assert "signed off by Dr. Lee, 2026-12-10)" in texts(messages)[-1]
+    changed = dataclasses.replace(entry, sms=entry.sms + " Changed.")
+    assert signoffs.current(changed) is None
+    assert signoffs.of([changed])["blood_donation"].current is False
 
 
 def test_in_rasa_shell_a_crisis_reply_still_comes_first_then_the_staff_line(

@@ -23,6 +23,7 @@ TRIGGERS = {
     "session_start",
     "fallback",
     "follow_up_without_topic",
+    "close_topics",
     "concern",
     "concern_disclosure",
     "crisis",

@@ -10,6 +10,7 @@ import pytest
 from bot.content.answers import Answers, Reply, ReviewedFiles
 from bot.content.replies import (
     Turn,
+    close_intents,
     messages,
     when_content_fails,
     with_welcome_and_reminder,
@@ -83,3 +84,37 @@ def test_when_nothing_can_be_read_a_crisis_still_gets_911_and_988():
     assert "911" in crisis and "988" in crisis
     other = when_content_fails(crisis=False)[0]["text"]
     assert "911" in other and "call" in other.lower()
+
+
+def ranking(*pairs: tuple[str, float]) -> list[dict]:
+    return [{"name": name, "confidence": c} for name, c in pairs]
+
+
+def test_two_close_topics_are_offered_as_did_you_mean(bot):
+    close = close_intents(
+        ranking(("nlu_fallback", 0.5), ("ask_laser", 0.34), ("ask_peels", 0.31))
+    )
+    assert close == ["ask_laser", "ask_peels"]
+    reply = bot.did_you_mean(close, "rest")
+    assert reply.topic == "did_you_mean"
+    assert [b["payload"] for b in reply.buttons] == [
+        "/ask_laser", "/ask_peels", "/ask_help",
+    ]  # fmt: skip
+    assert reply.buttons[0]["title"] == bot.topics.for_intent("ask_laser").label
+
+
+@pytest.mark.parametrize(
+    "pairs",
+    [
+        # unclear, not ambiguous: belief spread thin
+        (("nlu_fallback", 0.5), ("ask_laser", 0.18), ("ask_peels", 0.15)),
+        # one topic and small talk: nothing to choose between
+        (("nlu_fallback", 0.5), ("ask_laser", 0.4), ("greet", 0.35)),
+        # a crisis or mood reading is never offered as a button
+        (("nlu_fallback", 0.5), ("crisis", 0.4), ("ask_dryness", 0.3)),
+        (("nlu_fallback", 0.5), ("ask_laser", 0.45)),
+    ],
+)
+def test_otherwise_the_full_menu(bot, pairs):
+    close = close_intents(ranking(*pairs))
+    assert close == [] or bot.did_you_mean(close, "rest") is None
