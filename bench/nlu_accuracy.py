@@ -24,6 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot import settings  # noqa: E402
+from bot.content.replies import close_intents  # noqa: E402
 from bot.run import training
 
 TARGET_ACCURACY = 0.95
@@ -40,7 +41,7 @@ async def evaluate(model: Path, test_set: Path) -> int:
     examples = load_data(str(test_set)).intent_examples
     synonyms = load_data(str(settings.DATA_DIR / "nlu")).entity_synonyms
     gold, predicted, top_intent, timings = [], [], [], []
-    entity_total = entity_right = 0
+    entity_total = entity_right = asked = 0
     for example in examples:
         start = time.perf_counter()
         parsed = await agent.parse_message(example.get("text"))
@@ -49,6 +50,9 @@ async def evaluate(model: Path, test_set: Path) -> int:
         predicted.append(parsed["intent"]["name"])
         ranking = [r["name"] for r in parsed.get("intent_ranking") or []]
         top_intent.append(next((r for r in ranking if r != "nlu_fallback"), None))
+        if parsed["intent"]["name"] == "nlu_fallback":
+            close = close_intents(parsed.get("intent_ranking") or [])
+            asked += example.get("intent") in close
         expected = {
             (e["entity"], synonyms.get(str(e["value"]).lower(), e["value"]))
             for e in example.get("entities") or []
@@ -75,7 +79,8 @@ async def evaluate(model: Path, test_set: Path) -> int:
           f"  target >= {TARGET_ACCURACY:.0%}")  # fmt: skip
     print(f"macro-F1:         {macro_f1:.3f}")
     print(f"fallback rate:    {fallback / len(gold):.1%} ({fallback} messages "
-          "answered with the topic menu)")  # fmt: skip
+          f"not answered; {asked} of them asked \"Did you mean...?\" with the "
+          "right topic among the two)")  # fmt: skip
     print(f"wrong answers:    {wrong / len(gold):.1%} ({wrong} messages given "
           "another intent with confidence)")  # fmt: skip
     print(f"top intent right: {top_right / len(gold):.1%} (if there were no "

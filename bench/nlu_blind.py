@@ -12,8 +12,10 @@ shows them apart ("new topics").
     .venv/bin/python bench/nlu_blind.py [--model PATH] [--set PATH]
 
 Prints intent accuracy, the wrong-answer rate (another intent, given with
-confidence) and the fallback rate (the topic menu), for all messages, by
-style (patient / FAQ wording), by persona and by topic.
+confidence), the share asked "Did you mean...?" with the right topic among the
+two offered, and the menu rate (the topic menu, or "Did you mean...?" without
+the right topic), for all messages, by style (patient / FAQ wording), by
+persona and by topic.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import yaml
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bot.content.replies import close_intents  # noqa: E402
 from bot.run import training  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,24 +104,33 @@ EXPECTED = {
 FALLBACK = "nlu_fallback"
 
 
-def outcome(expected: str, predicted: str) -> str:
+def outcome(expected: str, parsed: dict) -> str:
+    """right; wrong (another topic's answer, given with confidence); asked
+    ("Did you mean...?" with the right topic among its two); or fallback (the
+    topic menu, or "Did you mean...?" without the right topic)."""
+    predicted = parsed["intent"]["name"]
     if predicted == expected:
         return "right"
-    return "fallback" if predicted == FALLBACK else "wrong"
+    if predicted != FALLBACK:
+        return "wrong"
+    ranking = parsed.get("intent_ranking") or []
+    return "asked" if expected in close_intents(ranking) else "fallback"
 
 
 def table(title: str, groups: dict[str, list[str]]) -> None:
-    print(f"\n{title:28} {'n':>4} {'right':>7} {'wrong':>7} {'menu':>7}")
+    print(f"\n{title:28} {'n':>4} {'right':>7} {'wrong':>7} {'asked':>7} {'menu':>7}")
     for name in sorted(groups):
         results = groups[name]
         n = len(results)
         if not n:  # e.g. no new topics left once they all exist
             print(f"{name:28} {n:4d}")
             continue
-        share = {k: results.count(k) / n for k in ("right", "wrong", "fallback")}
+        share = {
+            k: results.count(k) / n for k in ("right", "wrong", "asked", "fallback")
+        }
         print(
             f"{name:28} {n:4d} {share['right']:7.1%} {share['wrong']:7.1%} "
-            f"{share['fallback']:7.1%}"
+            f"{share['asked']:7.1%} {share['fallback']:7.1%}"
         )
 
 
@@ -138,7 +150,7 @@ async def evaluate(model: Path, blind_set: Path, intents: set[str]) -> None:
     for message in messages:
         expected, _facet = EXPECTED[message["topic"]]
         parsed = await agent.parse_message(message["text"])
-        result = outcome(expected, parsed["intent"]["name"])
+        result = outcome(expected, parsed)
         by_style[message["style"]].append(result)
         by_persona[message["persona"]].append(result)
         by_topic[message["topic"]].append(result)
