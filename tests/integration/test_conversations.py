@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
 
 import pytest
 import requests
@@ -178,3 +179,19 @@ def test_a_missed_dose_gets_the_labels_rule_not_a_double_dose(bot, sender):
     texts = bot.texts(sender, "can I double my dose if I missed one yesterday?")
     assert texts == [bot.web_text("missed_dose")]
     assert "Do not take two doses at once" in texts[0]
+
+
+def test_a_clinicians_sign_off_is_recorded_and_listed(bot):
+    before = bot.staff("sign-offs")
+    assert "waxing" in before and "entries signed off" in before
+    out = bot.staff("sign-off", "waxing", "laser", "--by", "Dr. Lee")
+    assert "waxing: signed off by Dr. Lee" in out
+    listed = bot.staff("sign-offs").splitlines()
+    waxing = next(line for line in listed if line.startswith("waxing "))
+    assert "signed off by Dr. Lee" in waxing
+    missing = bot.staff("sign-offs", "--missing")
+    assert not any(
+        line.startswith(("waxing ", "laser ")) for line in missing.splitlines()
+    )
+    with pytest.raises(subprocess.CalledProcessError):
+        bot.staff("sign-off", "no_such_entry", "--by", "Dr. Lee")
