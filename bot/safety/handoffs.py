@@ -476,11 +476,14 @@ class HandoffQueue(TableStore):
         level: str | None = None,
     ) -> None:
         """Record an alert's outcome. ``level`` is the level the alert said:
-        if the handoff was escalated while it was being sent, the row keeps
-        waiting for its urgent alert (the escalation reset it)."""
+        if the handoff was escalated after the alert was read, the row waits
+        for its urgent alert, due at once: the escalation may have come before
+        this alert's reservation, which would otherwise hold it back for the
+        reservation's whole length."""
         with self._session() as session, session.begin():
             row = session.get(HandoffRow, handoff_id)
             if level is not None and row.level != level:
+                row.next_notify_at = None
                 return
             row.notify_attempts = (row.notify_attempts or 0) + 1
             if error is None:

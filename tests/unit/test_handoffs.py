@@ -244,3 +244,23 @@ def test_an_escalation_while_the_concern_alert_is_being_sent_gets_its_own_alert(
     levels = [a["level"] for a in webhook.alerts_for(concern.id)]
     assert levels == ["concern", "crisis"]
     assert queue.get(concern.id).notified_at is not None
+
+
+def test_an_escalation_just_before_the_concern_alerts_reservation_is_not_held_back(
+    queue, webhook
+):
+    """The worker reads the concern as due, the patient answers yes, then the
+    worker reserves it (the escalation's reset comes before the reservation)
+    and sends the concern's alert: the urgent alert is due at once, not after
+    the reservation's 60 s."""
+    concern = queue.create("patient-10", "rest", "concern", "is there a point")
+    notifier = StaffNotifier(queue, url=webhook.url, quick_retry_delays=())
+    (due,) = queue.due_for_notification()
+    queue.escalate(queue.new("patient-10", "rest", "crisis", "yes",
+                             handoff_id=concern.id))  # fmt: skip
+    assert queue.reserve_notification(due.id, 60)
+    assert notifier.send(due) is None  # says "concern": the level it read
+    queue.record_notification(due.id, None, level=due.level)
+    assert notifier.notify_due() == 1  # the urgent one, now
+    levels = [a["level"] for a in webhook.alerts_for(concern.id)]
+    assert levels == ["concern", "crisis"]
