@@ -196,7 +196,8 @@ class NeighbourVote:
         import numpy as np
 
         similarity = self.vectors_ @ vector.astype(np.float32)
-        nearest = np.argpartition(-similarity, self.k)[: self.k]
+        k = min(self.k, len(similarity))  # a training set smaller than k
+        nearest = np.argpartition(-similarity, k - 1)[:k]
         weights = np.clip(similarity[nearest] - self.floor, 0.0, None)
         if weights.sum() <= 0:
             return 0.0

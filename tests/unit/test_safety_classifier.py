@@ -80,6 +80,14 @@ def test_keyboard_mashing_is_near_nothing_and_gets_no_vote(pipeline, mashing):
     assert scores["neighbours"] < Thresholds.from_file().neighbours
 
 
+def test_a_vote_over_fewer_examples_than_k_uses_them_all():
+    # floor -1: every example weighs (similarity + 1 > 0), so both vote
+    vote = safety_classifier.NeighbourVote(k=10, floor=-1.0).fit(
+        ["i want to die", "my lips are peeling"], ["crisis", "ordinary"]
+    )
+    assert 0.0 < vote.vote(sentence_encoder.encode(["i want to die"])[0]) < 1.0
+
+
 def test_the_neighbour_vote_alone_asks_the_direct_question(pipeline):
     """With the regression's cuts out of reach, a message no phrase matches
     gets the question from the vote alone, and nothing without it."""
