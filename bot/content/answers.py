@@ -113,9 +113,7 @@ class Answers:
 
     def menu_buttons(self) -> list[dict[str, str]]:
         """The main topics as buttons whose payload asks the topic's intent."""
-        return [
-            {"title": t.label, "payload": f"/{t.intent}"} for t in self.topics.menu()
-        ]
+        return [_button(t) for t in self.topics.menu()]
 
     def _buttons(self, topic) -> list[dict[str, str]]:
         if topic is None:
@@ -168,9 +166,8 @@ class Answers:
         if len(choices) < 2:
             return None
         reply = self.for_trigger("close_topics", channel)
-        buttons = [{"title": t.label, "payload": f"/{t.intent}"} for t in choices]
-        buttons.append({"title": "Something else", "payload": "/ask_help"})
-        return replace(reply, buttons=buttons)
+        something_else = {"title": "Something else", "payload": "/ask_help"}
+        return replace(reply, buttons=[*map(_button, choices), something_else])
 
     def for_trigger(
         self, trigger: str, channel: str | None, language: str = "en"
@@ -211,6 +208,11 @@ class Answers:
             logger.warning("clinician sign-offs could not be read")
             return None
         return f"{found.clinician}, {found.signed_on.isoformat()}" if found else None
+
+
+def _button(topic) -> dict[str, str]:
+    """A button that asks the topic's intent (sent as the intent's payload)."""
+    return {"title": topic.label, "payload": f"/{topic.intent}"}
 
 
 def unavailable_text(clinic: Clinic | None = None) -> str:

@@ -81,8 +81,9 @@ class SignOffs:
     def of(self, entries: list[Entry]) -> dict[str, SignOff]:
         """The sign-off of each entry that has one, current or not."""
         by_id = {entry.id: entry for entry in entries}
+        query = select(SignOffRow).where(SignOffRow.entry_id.in_(list(by_id)))
         with Session(self.engine, future=True) as session:
-            rows = session.scalars(select(SignOffRow)).all()
+            rows = session.scalars(query).all()
         return {
             row.entry_id: SignOff(
                 row.entry_id,
@@ -91,7 +92,6 @@ class SignOffs:
                 row.digest == content_digest(by_id[row.entry_id]),
             )
             for row in rows
-            if row.entry_id in by_id
         }
 
     def current(self, entry: Entry) -> SignOff | None:

@@ -154,8 +154,6 @@ class AtomicRedisLockStore(LockStore):
     ) -> AsyncGenerator[TicketLock, None]:
         try:
             ticket = await self.issue(conversation_id, lock_lifetime)
-        except LockError:
-            raise
         except Exception as error:
             raise LockError(
                 f"Error while acquiring lock: {type(error).__name__}"
