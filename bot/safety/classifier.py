@@ -83,7 +83,9 @@ _CODE_FILES = (
 class Thresholds:
     """Reviewed cut-offs on the classifier's probabilities."""
 
-    crisis: float  # at or above: the crisis reply
+    crisis: float  # at or above: the crisis reply (see crisis_sure)
+    crisis_sure: float  # at or above: the crisis reply without a neighbour's support
+    crisis_support: float  # neighbour vote a crisis score under crisis_sure needs
     possible: float  # at or above (crisis score): the direct safety question
     concern: float  # at or above (concern score): a mood concern
     mood: float  # at or above (crisis + concern scores): a mood concern too

@@ -307,7 +307,13 @@ class SafetyScreen:
                 return result(Level.POSSIBLE, "phrases+classifier", informational=True)
             return result(level, "phrases")
         if learned and crisis >= limits.crisis:
-            return result(Level.CRISIS, "classifier")
+            # The regression alone, fairly sure, with none of the examples
+            # nearest in meaning a crisis: its confident false alarms look
+            # like this ("about to strangle this printer"). Ask instead.
+            supported = scores.get("neighbours", 1.0) >= limits.crisis_support
+            if crisis >= limits.crisis_sure or supported:
+                return result(Level.CRISIS, "classifier")
+            return result(Level.POSSIBLE, "classifier")
         if learned and level is Level.POSSIBLE and crisis >= limits.agree:
             return result(Level.CRISIS, "phrases+classifier")
         # Near a crisis example in meaning: ask, whatever else was found.

@@ -108,7 +108,7 @@ def test_the_neighbour_vote_alone_asks_the_direct_question(pipeline):
 
 def test_the_thresholds_are_ordered():
     limits = Thresholds.from_file()
-    assert 0 < limits.possible < limits.crisis < 1
+    assert 0 < limits.possible < limits.crisis < limits.crisis_sure < 1
     assert limits.concern_risk < limits.possible
 
 

@@ -19,11 +19,14 @@ LIMITS = Thresholds.from_file()
 class FixedScores:
     thresholds = LIMITS
 
-    def __init__(self, crisis: float = 0.0, concern: float = 0.0) -> None:
+    def __init__(
+        self, crisis: float = 0.0, concern: float = 0.0, neighbours: float = 0.0
+    ) -> None:
         self._scores = {
             "crisis": crisis,
             "concern": concern,
             "ordinary": 1 - crisis - concern,
+            "neighbours": neighbours,
         }
 
     def scores(self, text: str) -> dict[str, float]:
@@ -34,8 +37,10 @@ class FixedScores:
 def screen_with():
     base = SafetyScreen.from_files()
 
-    def build(crisis: float = 0.0, concern: float = 0.0) -> SafetyScreen:
-        base.classifier = FixedScores(crisis, concern)
+    def build(
+        crisis: float = 0.0, concern: float = 0.0, neighbours: float = 0.0
+    ) -> SafetyScreen:
+        base.classifier = FixedScores(crisis, concern, neighbours)
         return base
 
     return build
@@ -54,11 +59,21 @@ def test_a_crisis_phrase_is_a_crisis_whatever_the_classifier_says(screen_with):
 
 
 def test_a_high_crisis_score_alone_is_a_crisis(screen_with):
-    screen = screen_with(crisis=LIMITS.crisis)
+    screen = screen_with(crisis=LIMITS.crisis, neighbours=LIMITS.crisis_support)
     assert outcome(screen, "everything feels pointless and heavy") == (
         Level.CRISIS,
         False,
     )
+    sure = screen_with(crisis=LIMITS.crisis_sure)
+    assert sure.screen("everything feels pointless and heavy").level is Level.CRISIS
+
+
+def test_a_high_score_no_crisis_example_is_near_gets_the_question(screen_with):
+    """The regression's confident false alarms have no crisis message among
+    their nearest examples: short of sure, such a score asks."""
+    unsupported = LIMITS.crisis_support - 0.01
+    screen = screen_with(crisis=LIMITS.crisis_sure - 0.01, neighbours=unsupported)
+    assert screen.screen("about to strangle this printer").level is Level.POSSIBLE
 
 
 def test_an_unsure_crisis_score_alone_gets_the_direct_question(screen_with):

@@ -87,6 +87,10 @@ def test_a_disclosure_worded_as_a_question_is_a_crisis(text):
         ("my skin is killing me", None),
         ("I'm dying to know if I can wax", None),
         ("this dryness makes me want to scream", None),
+        # the lips, not the patient, "can't take it anymore"; the patient still can
+        ("Cut the dose? My lips can't take it anymore.", None),
+        ("i can't take it anymore", Level.CRISIS),
+        ("my lips cant take it anymore and neither can i, i want to die", Level.CRISIS),
         ("suicidle", Level.CRISIS),
         ("kms", Level.CRISIS),
         ("unalive", Level.CRISIS),
