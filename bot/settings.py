@@ -5,8 +5,8 @@ This is the only module that reads ``os.environ`` for the bot's own settings.
 change the environment); ``load(mapping)`` reads a given mapping only.
 ``python -m bot.run.serve`` hands the resolved values to its child processes
 (``as_environ``), so the Rasa server, the action server and the chat page see
-the same ones, and ``endpoints.yml`` can expand ``${ACTIONS_PORT}`` and
-``${BOT_TRACKER_DB}``.
+the same ones, and the profile's endpoints file can expand them
+(``endpoint_variables``).
 
 Paths of the project's own files (data, var, models) are constants here too.
 """
@@ -17,8 +17,17 @@ import functools
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import BaseSettings, Field, SecretStr, ValidationError
+from pydantic import (
+    BaseSettings,
+    Field,
+    SecretStr,
+    ValidationError,
+    root_validator,
+    validator,
+)
+from sqlalchemy.engine import make_url
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_ROOT / "data"
@@ -26,6 +35,7 @@ KNOWLEDGE_DIR = DATA_DIR / "knowledge"
 VAR_DIR = PROJECT_ROOT / "var"
 MODELS_DIR = PROJECT_ROOT / "models"
 SPACY_PIPELINE_DIR = VAR_DIR / "spacy" / "en_isotretinoin_lookup"
+PROFILES = ("embedded", "production")
 
 
 class SettingsError(ValueError):
@@ -64,6 +74,49 @@ class Settings(BaseSettings):
         env="WEB_PUBLIC_URL",
         description="the chat page's origin behind a proxy (the only origin the "
         "socket.io channel then accepts)",
+    )
+
+    # -- Profile -------------------------------------------------------------
+    profile: str = Field(
+        "embedded",
+        env="BOT_PROFILE",
+        description="embedded: SQLite files under var/, one process of each "
+        "server; production: PostgreSQL (BOT_DATABASE_URL, BOT_TRACKER_URL) and "
+        "a Redis lock store (REDIS_URL), for several replicas "
+        "(endpoints.production.yml)",
+    )
+    tracker_url: str = Field(
+        "",
+        env="BOT_TRACKER_URL",
+        description="production: SQLAlchemy URL of Rasa's conversation store on "
+        "PostgreSQL (default: BOT_DATABASE_URL)",
+    )
+    redis_url: str = Field(
+        "",
+        env="REDIS_URL",
+        description="production: the Redis that serialises each conversation's "
+        "messages across replicas, redis://[:password@]host:port/db",
+    )
+    actions_url: str = Field(
+        "",
+        env="ACTIONS_URL",
+        description="the action server's webhook as the Rasa server reaches it "
+        "(default http://ACTIONS_HOST:ACTIONS_PORT/webhook)",
+    )
+
+    # -- make cluster (bot/run/cluster.py) -----------------------------------
+    lb_port: int = Field(
+        5080, env="LB_PORT", description="the cluster's load balancer (nginx) port"
+    )
+    cluster_replicas: int = Field(
+        2,
+        env="BOT_CLUSTER_REPLICAS",
+        description="Rasa servers, and action servers, that `make cluster` starts",
+    )
+    cluster_dir: Path = Field(
+        VAR_DIR / "cluster",
+        env="BOT_CLUSTER_DIR",
+        description="the cluster's nginx configuration, logs and state.json",
     )
 
     # -- Storage -------------------------------------------------------------
@@ -164,6 +217,66 @@ class Settings(BaseSettings):
         extra = "ignore"
         allow_mutation = False  # one instance is shared (see load)
 
+    @validator("profile")
+    def _known_profile(cls, value: str) -> str:  # noqa: N805
+        if value not in PROFILES:
+            raise ValueError(f"must be one of {', '.join(PROFILES)}")
+        return value
+
+    @root_validator(skip_on_failure=True)
+    def _production_needs_servers(cls, values: dict) -> dict:  # noqa: N805
+        """The production profile never falls back to the embedded files."""
+        if values.get("profile") != "production":
+            return values
+        if not values.get("database_url", "").startswith("postgresql"):
+            raise ValueError(
+                "BOT_PROFILE=production needs BOT_DATABASE_URL on PostgreSQL "
+                "(postgresql+psycopg2://user:password@host:port/database)"
+            )
+        tracker = values.get("tracker_url") or values["database_url"]
+        if not tracker.startswith("postgresql"):
+            raise ValueError("BOT_TRACKER_URL must be a PostgreSQL URL")
+        if not values.get("redis_url", "").startswith("redis://"):
+            raise ValueError(
+                "BOT_PROFILE=production needs REDIS_URL (redis://host:port/db)"
+            )
+        return values
+
+    @property
+    def production(self) -> bool:
+        return self.profile == "production"
+
+    @property
+    def endpoints_file(self) -> Path:
+        """Rasa's endpoints for this profile (``--endpoints``)."""
+        name = "endpoints.production.yml" if self.production else "endpoints.yml"
+        return PROJECT_ROOT / name
+
+    def endpoint_variables(self) -> dict[str, str]:
+        """What the endpoints file expands: the action server's URL and, in
+        production, the parts of the tracker store's and Redis's URLs (Rasa's
+        SQL tracker store and lock stores take host, port, ... separately)."""
+        variables = {
+            "ACTIONS_URL": self.actions_url
+            or f"http://{self.actions_host}:{self.actions_port}/webhook"
+        }
+        if not self.production:
+            return variables
+        tracker = make_url(self.tracker_url or self.database_url)
+        redis = urlsplit(self.redis_url)
+        variables.update(
+            TRACKER_HOST=tracker.host or "127.0.0.1",
+            TRACKER_PORT=str(tracker.port or 5432),
+            TRACKER_DB=tracker.database or "",
+            TRACKER_USER=tracker.username or "",
+            TRACKER_PASSWORD=tracker.password or "",
+            LOCK_REDIS_HOST=redis.hostname or "127.0.0.1",
+            LOCK_REDIS_PORT=str(redis.port or 6379),
+            LOCK_REDIS_DB=redis.path.lstrip("/") or "0",
+            LOCK_REDIS_PASSWORD=redis.password or "",
+        )
+        return variables
+
     @property
     def bot_database_url(self) -> str:
         """``BOT_DATABASE_URL``, or the embedded SQLite file."""
@@ -181,7 +294,7 @@ class Settings(BaseSettings):
             elif isinstance(value, bool):
                 value = "on" if value else "off"
             environ[env_name(field.name)] = str(value)
-        return environ
+        return {**environ, **self.endpoint_variables()}
 
 
 class _FromMapping(Settings):
@@ -225,6 +338,9 @@ def _load(values: tuple[str, ...]) -> Settings:
         problems = []
         for problem in error.errors():
             name = str(problem["loc"][0])
+            if name == "__root__":  # a rule across settings: its text names them
+                problems.append(problem["msg"])
+                continue
             label = env_name(name) if name in Settings.__fields__ else name
             problems.append(f"{label}: {problem['msg']}")
         raise SettingsError("; ".join(problems)) from None

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from bot import settings
 from bot.content.store import KnowledgeBase, load_knowledge
 from bot.db import engine_for
-from tests import services
+from bot.run import services
 
 
 @pytest.fixture

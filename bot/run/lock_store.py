@@ -14,7 +14,9 @@ ticket numbers, a sorted set holds the waiting tickets in order and a hash
 their expiry; a ticket is served when it is the lowest live one. Waiting polls
 from 2 ms, doubling to 50 ms, so a contended message waits for the one before
 it and not a second more. A ticket whose holder died expires after the lock
-lifetime (Rasa's ``TICKET_LOCK_LIFETIME``), as in Rasa.
+lifetime (Rasa's ``TICKET_LOCK_LIFETIME``) as in Rasa, or sooner: a ticket is
+a lease of ``LEASE_S`` that its live holder and waiters keep renewing, so the
+ticket of a replica that was killed lapses within seconds.
 
 Registered by module path in ``endpoints.yml``::
 
@@ -41,6 +43,11 @@ logger = logging.getLogger(__name__)
 
 FIRST_WAIT_S = 0.002
 LONGEST_WAIT_S = 0.05
+# A ticket is a lease: its holder (and each waiter, at every poll) renews it
+# every LEASE_S / 3, up to Rasa's lock lifetime. A replica that is killed
+# stops renewing, and the conversation's next message waits at most LEASE_S
+# for the dead ticket, not the whole lifetime (60 s).
+LEASE_S = 5.0
 # Keys outlive the lock lifetime by this much, then Redis drops them.
 KEY_MARGIN_S = 60
 
@@ -53,9 +60,13 @@ redis.call('HSET', KEYS[3], ticket, ARGV[1])
 for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[2]) end
 return ticket
 """
-# KEYS: queue, expiry. ARGV: ticket, now_ms.
+# KEYS: queue, expiry. ARGV: ticket, now_ms, renewed_expiry_ms.
+# Renews this ticket's lease (a waiter is alive), then:
 # 1: this ticket is served; 0: an earlier live ticket is; -1: it expired.
 SERVED = """
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+end
 local tickets = redis.call('ZRANGE', KEYS[1], 0, -1)
 for _, ticket in ipairs(tickets) do
   local expires = tonumber(redis.call('HGET', KEYS[2], ticket) or '0')
@@ -69,6 +80,14 @@ for _, ticket in ipairs(tickets) do
   end
 end
 return -1
+"""
+# KEYS: queue, expiry. ARGV: ticket, expiry_ms, key_ttl_s.
+# The holder's heartbeat: 1 renewed, 0 the ticket is gone (it expired).
+RENEW = """
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+for i = 1, 2 do redis.call('EXPIRE', KEYS[i], ARGV[3]) end
+return 1
 """
 # KEYS: queue, expiry. ARGV: ticket.
 RELEASE = """
@@ -113,6 +132,7 @@ class AtomicRedisLockStore(LockStore):
         self._issue = self.red.register_script(ISSUE)
         self._served = self.red.register_script(SERVED)
         self._release = self.red.register_script(RELEASE)
+        self._renew = self.red.register_script(RENEW)
         super().__init__()
 
     def _keys(self, conversation_id: str) -> list[str]:
@@ -121,17 +141,22 @@ class AtomicRedisLockStore(LockStore):
         return [f"{base}:next", f"{base}:queue", f"{base}:expiry"]
 
     async def issue(self, conversation_id: str, lock_lifetime: float) -> int:
-        expires_ms = int((time.time() + lock_lifetime) * 1000)
+        """A new ticket, its lease ``min(lock_lifetime, LEASE_S)``."""
+        lease = min(lock_lifetime, LEASE_S)
+        expires_ms = int((time.time() + lease) * 1000)
         ttl_s = int(lock_lifetime) + KEY_MARGIN_S
         keys = self._keys(conversation_id)
         return int(await self._issue(keys=keys, args=[expires_ms, ttl_s]))
 
-    async def wait_for_turn(self, conversation_id: str, ticket: int) -> None:
+    async def wait_for_turn(
+        self, conversation_id: str, ticket: int, lease_s: float = LEASE_S
+    ) -> None:
         _, queue, expiry = self._keys(conversation_id)
         wait = FIRST_WAIT_S
         while True:
-            now_ms = int(time.time() * 1000)
-            state = int(await self._served(keys=[queue, expiry], args=[ticket, now_ms]))
+            now = time.time()
+            args = [ticket, int(now * 1000), int((now + lease_s) * 1000)]
+            state = int(await self._served(keys=[queue, expiry], args=args))
             if state == 1:
                 return
             if state == -1:
@@ -140,6 +165,30 @@ class AtomicRedisLockStore(LockStore):
                 )
             await asyncio.sleep(wait)
             wait = min(wait * 2, LONGEST_WAIT_S)
+
+    async def renew(
+        self, conversation_id: str, ticket: int, lease_s: float, ttl_s: int
+    ) -> bool:
+        _, queue, expiry = self._keys(conversation_id)
+        expires_ms = int((time.time() + lease_s) * 1000)
+        args = [ticket, expires_ms, ttl_s]
+        return bool(await self._renew(keys=[queue, expiry], args=args))
+
+    async def _heartbeat(
+        self, conversation_id: str, ticket: int, lease_s: float, lifetime_s: float
+    ) -> None:
+        """Renew the held ticket every third of its lease, until the lock's
+        lifetime is up (a holder never keeps a conversation longer than
+        Rasa's lifetime allows)."""
+        ttl_s = int(lifetime_s) + KEY_MARGIN_S
+        deadline = time.monotonic() + lifetime_s - lease_s
+        while time.monotonic() < deadline:
+            await asyncio.sleep(lease_s / 3)
+            try:
+                if not await self.renew(conversation_id, ticket, lease_s, ttl_s):
+                    return
+            except Exception as error:  # Redis away: the lease may lapse
+                logger.warning("lock renewal failed (%s)", type(error).__name__)
 
     async def release(self, conversation_id: str, ticket: int) -> None:
         _, queue, expiry = self._keys(conversation_id)
@@ -158,10 +207,17 @@ class AtomicRedisLockStore(LockStore):
             raise LockError(
                 f"Error while acquiring lock: {type(error).__name__}"
             ) from error
+        lease = min(lock_lifetime, LEASE_S)
+        heartbeat = None
         try:
-            await self.wait_for_turn(conversation_id, ticket)
+            await self.wait_for_turn(conversation_id, ticket, lease)
+            heartbeat = asyncio.create_task(
+                self._heartbeat(conversation_id, ticket, lease, lock_lifetime)
+            )
             yield TicketLock(conversation_id)
         finally:
+            if heartbeat is not None:
+                heartbeat.cancel()
             try:
                 await self.release(conversation_id, ticket)
             except Exception as error:  # the ticket expires on its own

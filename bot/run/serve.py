@@ -4,7 +4,8 @@ alerts worker, the Rasa server and the chat page.
 ``python -m bot.run.serve`` starts them all, waits until each answers, prints
 one "ready" line, and stops them all on Ctrl-C (or when any one dies).
 ``python -m bot.run.serve --shell`` starts the action server, the alerts
-worker and ``rasa shell``.
+worker and ``rasa shell``. ``--only ROLE`` runs one of them (rasa, actions,
+web, alerts) in the foreground, as a container does.
 
 Every setting (addresses, ports, files) is in ``bot.settings``; the children
 get the resolved values in their environment.
@@ -35,7 +36,8 @@ class ServeError(RuntimeError):
 
 def child_env() -> dict[str, str]:
     """The environment of the children: this one, with every setting resolved
-    (endpoints.yml expands ${ACTIONS_PORT} and ${BOT_TRACKER_DB})."""
+    (the endpoints file expands ${ACTIONS_URL}, ${BOT_TRACKER_DB}, and in
+    production the tracker store's and Redis's parts)."""
     env = {**os.environ, **settings.load().as_environ()}
     env["SANIC_HOST"] = env["ACTIONS_HOST"]  # rasa_sdk binds 0.0.0.0 without it
     env.setdefault("RASA_TELEMETRY_ENABLED", "false")
@@ -93,7 +95,7 @@ def start_web_page(env: dict[str, str]) -> subprocess.Popen:
 def rasa_command(mode: str, model: Path, env: dict[str, str]) -> list[str]:
     common = [
         "--model", str(model),
-        "--endpoints", "endpoints.yml",
+        "--endpoints", str(settings.load(env).endpoints_file),
         "--port", env["RASA_PORT"],
     ]  # fmt: skip
     if mode == "shell":
@@ -160,12 +162,45 @@ def serve(shell: bool = False, model: Path | None = None) -> int:
         stop(processes)
 
 
+ONLY = ("rasa", "actions", "web", "alerts")
+
+
+def only_command(role: str, model: Path | None, env: dict[str, str]) -> list[str]:
+    """The command of one of the processes (a container runs one)."""
+    if role == "rasa":
+        model = model or training.current_model()
+        if not model.exists():
+            raise ServeError(f"no trained model at {model}: run `make train` first")
+        return rasa_command("run", model, env)
+    modules = {"actions": None, "web": "bot.channels.web_page",
+               "alerts": "bot.safety.alerts"}  # fmt: skip
+    if role == "actions":
+        return [sys.executable, "-m", "rasa_sdk", "--actions", "actions",
+                "--port", env["ACTIONS_PORT"]]  # fmt: skip
+    return [sys.executable, "-m", modules[role]]
+
+
+def run_only(role: str, model: Path | None = None) -> int:
+    """Replace this process with one server, its settings resolved as for
+    ``make run`` (the containers in deploy/ start each role this way)."""
+    env = child_env()
+    settings.load(env)  # an unusable setting stops here, named
+    command = only_command(role, model, env)
+    os.chdir(settings.PROJECT_ROOT)
+    os.execve(command[0], command, env)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot.run.serve")
     parser.add_argument("--shell", action="store_true", help="rasa shell for staff")
     parser.add_argument("--model", type=Path, help="default: the current model")
+    parser.add_argument(
+        "--only", choices=ONLY, help="run this one server in the foreground"
+    )
     args = parser.parse_args(argv)
     try:
+        if args.only:
+            return run_only(args.only, args.model)
         return serve(shell=args.shell, model=args.model)
     except (ServeError, web_page.WebPageError, settings.SettingsError) as error:
         print(f"error: {error}", file=sys.stderr)

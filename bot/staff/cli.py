@@ -51,7 +51,7 @@ def _table(handoffs: list[Handoff]) -> str:
 
 
 def tracker_store():
-    """The tracker store configured in endpoints.yml (as the servers use it)."""
+    """The tracker store of the profile's endpoints file (as the servers use it)."""
     from rasa.core.tracker_store import TrackerStore
     from rasa.core.utils import read_endpoints_from_path
     from rasa.shared.core.domain import Domain
@@ -60,7 +60,7 @@ def tracker_store():
 
     for name, value in child_env().items():
         os.environ.setdefault(name, value)
-    endpoints = read_endpoints_from_path(settings.PROJECT_ROOT / "endpoints.yml")
+    endpoints = read_endpoints_from_path(settings.load().endpoints_file)
     domain = Domain.load(str(settings.PROJECT_ROOT / "domain.yml"))
     return TrackerStore.create(endpoints.tracker_store, domain)
 

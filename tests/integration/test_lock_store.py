@@ -15,8 +15,9 @@ import pytest
 from rasa.core.lock_store import LockStore
 from rasa.utils.endpoints import EndpointConfig
 
+from bot.run import lock_store as lock_store_module
+from bot.run import services
 from bot.run.lock_store import AtomicRedisLockStore
-from tests import services
 
 
 def store() -> AtomicRedisLockStore:
@@ -103,6 +104,52 @@ def test_a_dead_holders_ticket_expires_and_the_next_message_goes_on():
             return True
 
     assert asyncio.run(asyncio.wait_for(run(), timeout=10))
+
+
+def test_a_killed_replicas_ticket_lapses_within_its_lease_not_the_lifetime(
+    monkeypatch,
+):
+    """A replica killed while it held a conversation's lock stops renewing its
+    lease: the next message waits for the lease (here 0.5 s), not for Rasa's
+    60-second lifetime."""
+    monkeypatch.setattr(lock_store_module, "LEASE_S", 0.5)
+
+    async def run() -> float:
+        lock_store = store()
+        await lock_store.issue("conversation-4", lock_lifetime=60)  # then killed
+        start = time.monotonic()
+        async with lock_store.lock("conversation-4"):
+            return time.monotonic() - start
+
+    waited = asyncio.run(asyncio.wait_for(run(), timeout=20))
+    assert 0.3 < waited < 3
+
+
+def test_a_live_holder_keeps_its_lock_past_the_lease(monkeypatch):
+    """The holder's heartbeat renews the lease: a message that takes four
+    leases is not overtaken by the next one."""
+    monkeypatch.setattr(lock_store_module, "LEASE_S", 0.5)
+
+    async def run() -> list[str]:
+        replicas = [store(), store()]
+        replicas[1].key_prefix = replicas[0].key_prefix
+        events: list[str] = []
+
+        async def slow() -> None:
+            async with replicas[0].lock("conversation-5", lock_lifetime=60):
+                events.append("slow in")
+                await asyncio.sleep(2.0)
+                events.append("slow out")
+
+        async def next_message() -> None:
+            await asyncio.sleep(0.1)
+            async with replicas[1].lock("conversation-5", lock_lifetime=60):
+                events.append("next in")
+
+        await asyncio.gather(slow(), next_message())
+        return events
+
+    assert asyncio.run(run()) == ["slow in", "slow out", "next in"]
 
 
 def test_tickets_are_served_in_the_order_they_were_issued():

@@ -1,9 +1,10 @@
-"""PostgreSQL and Redis for the tests: the servers at 127.0.0.1 when they
-answer, otherwise private, throwaway ones started here.
+"""PostgreSQL and Redis for the tests and ``make cluster``: the servers at
+127.0.0.1 when they answer, otherwise private, throwaway ones started here.
 
 A private server runs from Debian's packages (``make services`` installs
 postgresql and redis-server where they are missing) on a free port, with its
-data in a temporary directory, and is stopped when the test session ends.
+data in a temporary directory, and is stopped when the process that started
+it (the test session, the cluster) ends.
 ``BOT_TEST_PRIVATE_SERVICES=1`` uses private servers even where the shared
 ones answer (to check this path on a machine that has them).
 """
