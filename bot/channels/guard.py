@@ -23,12 +23,16 @@ from rasa.core.channels.channel import UserMessage
 
 from bot import settings
 from bot.content.answers import emergency_text, unavailable_text
+from bot.run import rasa_speedups
 from bot.safety.handoffs import HandoffQueue, handoff_id_for
 from bot.safety.screen import Level, ScreenResult, default_screen
 
 logger = logging.getLogger(__name__)
 
 URGENT = (Level.CRISIS, Level.POSSIBLE)
+
+# Every channel of the Rasa server imports this module.
+rasa_speedups.install()
 
 
 def screen(text: str) -> ScreenResult:

@@ -66,8 +66,23 @@ class IntentModel:
         self.regression.fit(self.features(texts, fit=True), intents)
         return self
 
+    def probabilities(self, features) -> np.ndarray:
+        """``predict_proba`` of the multinomial regression, without its cost
+        per call: scikit-learn multiplies the sparse row by the transposed
+        coefficients, a strided view that SciPy copies first (every feature
+        times every intent, each message: 8 ms, profiled). The transposed
+        coefficients are made contiguous once; a unit test compares the
+        numbers."""
+        coef_t = getattr(self, "_coef_t", None)
+        if coef_t is None:
+            coef_t = self._coef_t = np.ascontiguousarray(self.regression.coef_.T)
+        logits = np.asarray(features @ coef_t) + self.regression.intercept_
+        logits -= logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits)
+        return exp / exp.sum(axis=1, keepdims=True)
+
     def rankings(self, texts: list[str]) -> list[list[dict[str, Any]]]:
-        probabilities = self.regression.predict_proba(self.features(texts))
+        probabilities = self.probabilities(self.features(texts))
         classes = self.regression.classes_
         result = []
         for row in probabilities:

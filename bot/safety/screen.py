@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import lru_cache
@@ -60,6 +62,10 @@ REFLEXIVES = frozenset(
         "yourselves", "ourselves", "urself", "myslef", "meself", "oneself",
     }
 )  # fmt: skip
+
+
+# Verdicts kept for texts screened again (see SafetyScreen.screen).
+RECENT_VERDICTS = 256
 
 
 class Level(str, Enum):
@@ -163,7 +169,8 @@ class SafetyScreen:
         classifier: SafetyClassifier | None = None,
     ) -> None:
         self.nlp = nlp
-        self.classifier = classifier
+        self._recent_lock = threading.Lock()
+        self.classifier = classifier  # also empties the recent verdicts
         self._words = PhraseMatcher(nlp.vocab, attr="LOWER")
         self._lemmas = PhraseMatcher(nlp.vocab, attr="NORM")
         self._idioms = PhraseMatcher(nlp.vocab, attr="NORM")
@@ -275,6 +282,30 @@ class SafetyScreen:
             return {}
 
     def screen(self, text: str | None) -> ScreenResult:
+        """The verdict on ``text``. The same text is screened twice per
+        message (by the channel, before Rasa, and by the NLU component): the
+        last few verdicts are kept, so the second costs nothing."""
+        with self._recent_lock:
+            if text in self._recent:
+                self._recent.move_to_end(text)
+                return self._recent[text]
+        result = self._screen(text)
+        with self._recent_lock:
+            self._recent[text] = result
+            while len(self._recent) > RECENT_VERDICTS:
+                self._recent.popitem(last=False)
+        return result
+
+    @property
+    def classifier(self) -> SafetyClassifier | None:
+        return self._classifier
+
+    @classifier.setter
+    def classifier(self, classifier: SafetyClassifier | None) -> None:
+        self._classifier = classifier
+        self._recent = OrderedDict()  # verdicts of another classifier
+
+    def _screen(self, text: str | None) -> ScreenResult:
         if not text or not normalise(text):
             return ScreenResult(None)
         phrases = self.phrase_level(text)

@@ -42,3 +42,16 @@ def test_trained_stored_and_loaded_it_ranks_a_new_wording_first(tmp_path: Path):
     assert [r["confidence"] for r in ranking] == sorted(
         (r["confidence"] for r in ranking), reverse=True
     )
+
+
+def test_its_probabilities_are_scikit_learns():
+    """The contiguous-coefficient shortcut gives predict_proba's numbers."""
+    from bot.nlu.intent_classifier import IntentModel
+
+    texts = [t for ts in EXAMPLES.values() for t in ts]
+    intents = [i for i, ts in EXAMPLES.items() for _ in ts]
+    model = IntentModel(SentenceIntentClassifier.get_default_config())
+    model.fit(texts, intents)
+    features = model.features(["can i give blood", "hello", "dry lips", "zzz"])
+    expected = model.regression.predict_proba(features)
+    assert model.probabilities(features) == pytest.approx(expected, abs=1e-9)

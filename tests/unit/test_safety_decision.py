@@ -131,3 +131,16 @@ def test_a_report_on_the_warning_needs_no_question_mark(screen_with):
         Level.POSSIBLE,
         True,
     )
+
+
+def test_a_text_screened_again_is_not_scored_again(screen_with):
+    """The channel and the NLU component both screen each message."""
+    screen = screen_with(crisis=0.0)
+    calls = []
+    scores = screen.classifier.scores
+    screen.classifier.scores = lambda text: calls.append(text) or scores(text)
+    first = screen.screen("can i wax my eyebrows on accutane")
+    assert screen.screen("can i wax my eyebrows on accutane") is first
+    assert calls == ["can i wax my eyebrows on accutane"]
+    screen_with(crisis=0.99)  # another classifier: verdicts start afresh
+    assert screen.screen("can i wax my eyebrows on accutane") is not first

@@ -1,0 +1,285 @@
+"""End-to-end speed of the running bot beside Rasa's `rasa init` sample bot,
+measured in the same run: throughput and latency at 1, 20 and 100 concurrent
+conversations over REST (the action server, the knowledge base and the safety
+screen included), cold start, and each process's memory.
+
+Our bot starts as `make run` does (``python -m bot.run.serve``, embedded
+profile, its own SQLite files under a temporary directory); the sample bot is
+``rasa init --no-prompt`` (trained once, then kept in ``var/bench/sample-bot``)
+served by ``rasa run`` on the same SQLite tracker store type. Each conversation
+sends its messages one after another (a patient waits for the answer), the
+conversations run at once; the first message of each conversation is not
+timed (it also starts the session).
+
+    .venv/bin/python bench/throughput.py [--concurrency 1 20 100]
+        [--messages 10] [--only ours|sample] [--url RUNNING_BOT]
+
+Targets (issue 11, one replica on these 2-core machines): at least 60
+messages/s and 4x the sample bot; p95 at most 500 ms at 20 conversations;
+median at most 25 ms for one; cold start at most 20 s; a Rasa server at most
+800 MB resident.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot.run.services import free_port  # noqa: E402
+
+SAMPLE_DIR = ROOT / "var" / "bench" / "sample-bot"
+# What each bot is built to understand.
+OURS = [
+    "can I donate blood while on accutane?", "do I need blood tests every month",
+    "how long does a course of isotretinoin last", "my lips are so dry",
+    "can i get my eyebrows waxed", "what is ipledge",
+    "is it ok to go to the gym on accutane", "what sunscreen should i wear",
+    "do i need two forms of birth control", "what does isotretinoin do",
+]  # fmt: skip
+SAMPLE = [
+    "hello", "I am feeling great", "hi there", "I am sad", "yes", "good morning",
+    "no", "bye", "are you a bot?", "I am very happy",
+]  # fmt: skip
+
+
+def python() -> str:
+    return str(ROOT / ".venv" / "bin" / "python")
+
+
+def env_base() -> dict[str, str]:
+    return {**os.environ, "RASA_TELEMETRY_ENABLED": "false",
+            "TF_CPP_MIN_LOG_LEVEL": "2"}  # fmt: skip
+
+
+def wait_for(url: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"a server exited; see {log}")
+        try:
+            if requests.get(url, timeout=2).ok:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"{url} did not answer within 300 s; see {log}")
+
+
+class Bot:
+    def __init__(
+        self, name: str, process, port: int, cold_s: float, url: str = ""
+    ) -> None:
+        self.name, self.process, self.cold_s = name, process, cold_s
+        self.url = url or f"http://127.0.0.1:{port}/webhooks/rest/webhook"
+        self.port = port
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def start_ours(work: Path) -> Bot:
+    env = {
+        **env_base(),
+        "BOT_DATABASE_URL": f"sqlite:///{work / 'bot.db'}",
+        "BOT_TRACKER_DB": str(work / "conversations.db"),
+        "BOT_HANDOFF_SPOOL": str(work / "spool.jsonl"),
+        "HANDOFF_WEBHOOK_URL": "",
+        "RASA_PORT": str(free_port()),
+        "ACTIONS_PORT": str(free_port()),
+        "WEB_PORT": str(free_port()),
+    }
+    subprocess.run([python(), "-m", "bot.content", "load"], cwd=ROOT, env=env,
+                   check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    log = work / "ours.log"
+    start = time.monotonic()
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [python(), "-m", "bot.run.serve"], cwd=ROOT, env=env, stdout=out,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    while "Bot ready" not in log.read_text(errors="replace"):
+        if process.poll() is not None or time.monotonic() - start > 300:
+            raise SystemExit(f"our bot did not start; see {log}")
+        time.sleep(0.1)
+    return Bot("ours", process, int(env["RASA_PORT"]), time.monotonic() - start)
+
+
+def sample_model() -> Path:
+    models = sorted((SAMPLE_DIR / "models").glob("*.tar.gz"))
+    if models:
+        return models[-1]
+    print("training the rasa init sample bot once (var/bench/sample-bot)...",
+          flush=True)  # fmt: skip
+    shutil.rmtree(SAMPLE_DIR, ignore_errors=True)
+    SAMPLE_DIR.mkdir(parents=True)
+    subprocess.run(
+        [python(), "-m", "rasa", "init", "--no-prompt", "--init-dir", str(SAMPLE_DIR)],
+        cwd=SAMPLE_DIR, env=env_base(), check=True, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    return sorted((SAMPLE_DIR / "models").glob("*.tar.gz"))[-1]
+
+
+def start_sample(work: Path) -> Bot:
+    model = sample_model()
+    port = free_port()
+    endpoints = work / "sample-endpoints.yml"
+    endpoints.write_text(
+        f"tracker_store:\n  type: SQL\n  dialect: sqlite\n"
+        f"  db: {work / 'sample-conversations.db'}\n"
+    )
+    log = work / "sample.log"
+    start = time.monotonic()
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [python(), "-m", "rasa", "run", "--model", str(model), "--port", str(port),
+             "--interface", "127.0.0.1", "--endpoints", str(endpoints)],
+            cwd=SAMPLE_DIR, env=env_base(), stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    wait_for(f"http://127.0.0.1:{port}/webhooks/rest/", process, log)
+    return Bot("sample", process, port, time.monotonic() - start)
+
+
+def conversation(url: str, messages: list[str]) -> list[float]:
+    sender = f"bench-{uuid.uuid4().hex}"
+    session = requests.Session()
+    times = []
+    for index, message in enumerate(messages):
+        start = time.perf_counter()
+        response = session.post(url, json={"sender": sender, "message": message},
+                                timeout=120)  # fmt: skip
+        response.raise_for_status()
+        assert response.json(), f"no reply to {message!r}"
+        if index:  # the first message also starts the session
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def load(bot: Bot, concurrency: int, messages: list[str]) -> dict[str, float]:
+    # Everyone's first message first, untimed: sessions started, caches warm.
+    with ThreadPoolExecutor(concurrency) as pool:
+        start = time.perf_counter()
+        results = list(
+            pool.map(lambda _: conversation(bot.url, messages), range(concurrency))
+        )
+        wall = time.perf_counter() - start
+    times = sorted(t for result in results for t in result)
+    sent = concurrency * len(messages)
+
+    def pct(p: float) -> float:
+        return times[min(len(times) - 1, int(p * len(times)))] * 1000
+
+    return {"rate": sent / wall, "p50": statistics.median(times) * 1000,
+            "p95": pct(0.95), "p99": pct(0.99)}  # fmt: skip
+
+
+def memory_mb(pid: int) -> tuple[float, float]:
+    """Resident and peak resident (VmRSS, VmHWM) of a process, in MB."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            fields[name] = int(value.split()[0]) / 1024
+    return fields.get("VmRSS", 0.0), fields.get("VmHWM", 0.0)
+
+
+ROLES = (
+    ("rasa run", "rasa server"), ("rasa_sdk", "action server"),
+    ("web_page", "chat page"), ("alerts", "alerts worker"),
+)  # fmt: skip
+
+
+def processes_of(bot: Bot) -> dict[str, int]:
+    """The bot's processes by their command (the serve process's children)."""
+    found = {bot.name: bot.process.pid}
+    children = subprocess.run(
+        ["ps", "-o", "pid=,args=", "--ppid", str(bot.process.pid)],
+        capture_output=True, text=True,
+    ).stdout.splitlines()  # fmt: skip
+    for line in children:
+        pid, _, args = line.strip().partition(" ")
+        for marker, name in ROLES:
+            if marker in args:
+                found[name] = int(pid)
+    return found
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 20, 100])
+    parser.add_argument("--messages", type=int, default=10)
+    parser.add_argument("--only", choices=("ours", "sample"))
+    parser.add_argument(
+        "--url",
+        help="measure a running bot instead (e.g. make cluster's load balancer, "
+        "http://127.0.0.1:5080): our questions, no start-up or memory figures",
+    )
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-throughput-"))
+    bots = []
+    if args.url:
+        url = f"{args.url.rstrip('/')}/webhooks/rest/webhook"
+        messages = (OURS * (args.messages // len(OURS) + 1))[: args.messages]
+        print(f"== {args.url}", flush=True)
+        conversation(url, messages[:2])
+        for concurrency in args.concurrency:
+            row = load(Bot("running", None, 0, 0.0, url), concurrency, messages)
+            print(f"  {concurrency:>3} conversations: {row['rate']:6.1f} msg/s, "
+                  f"p50 {row['p50']:6.1f} ms, p95 {row['p95']:6.1f} ms, "
+                  f"p99 {row['p99']:6.1f} ms", flush=True)  # fmt: skip
+        return 0
+    try:
+        if args.only != "ours":
+            bots.append((start_sample(work), SAMPLE))
+        if args.only != "sample":
+            bots.append((start_ours(work), OURS))
+        figures: dict[tuple[str, int], dict[str, float]] = {}
+        for bot, phrases in bots:
+            print(f"== {bot.name}: cold start {bot.cold_s:.1f} s", flush=True)
+            messages = (phrases * (args.messages // len(phrases) + 1))[: args.messages]
+            conversation(bot.url, messages[:2])  # warm-up
+            for concurrency in args.concurrency:
+                row = load(bot, concurrency, messages)
+                figures[(bot.name, concurrency)] = row
+                print(f"  {concurrency:>3} conversations: {row['rate']:6.1f} msg/s, "
+                      f"p50 {row['p50']:6.1f} ms, p95 {row['p95']:6.1f} ms, "
+                      f"p99 {row['p99']:6.1f} ms", flush=True)  # fmt: skip
+            for name, pid in processes_of(bot).items():
+                if name == bot.name and bot.name == "ours":
+                    continue  # the supervisor itself
+                rss, peak = memory_mb(pid)
+                print(f"  memory {name}: {rss:.0f} MB resident, peak {peak:.0f} MB")
+        if len(bots) == 2:
+            print("== ours / sample, throughput:")
+            for concurrency in args.concurrency:
+                ours = figures[("ours", concurrency)]["rate"]
+                sample = figures[("sample", concurrency)]["rate"]
+                print(f"  {concurrency:>3} conversations: {ours / sample:.2f}x")
+    finally:
+        for bot, _ in bots:
+            bot.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
