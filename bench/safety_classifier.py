@@ -48,7 +48,8 @@ FALSE_ALARM_RATES = (0.001, 0.002, 0.005, 0.01, 0.015)
 REGRESSION_SETS = (
     "safety_messages.yml", "safety_holdout.yml", "safety_holdout_2.yml",
     *(f"safety_blind_2026_12{s}.yml"
-      for s in ("", "_b", "_c", "_d", "_e", "_f", "_g", "_h", "_i", "_j", "_k", "_l")),
+      for s in ("", "_b", "_c", "_d", "_e", "_f", "_g", "_h", "_i", "_j", "_k", "_l",
+                "_m")),
 )  # fmt: skip
 
 

@@ -64,10 +64,15 @@ def _plain(text: str) -> str:
     return _fold_accents(_strip_invisible(text).translate(_APOSTROPHES)).lower()
 
 
+# Texting shorthand for a word the phrases spell out: "better off w/o me".
+_WITHOUT = re.compile(r"(?<!\w)w/o(?!\w)")
+
+
 @lru_cache(maxsize=256)  # one message is normalised by several checks
 def normalise(text: str) -> str:
-    """Lowercase, NFKC, no invisibles or accents, one space between words."""
-    text = _plain(text)
+    """Lowercase, NFKC, no invisibles or accents, one space between words,
+    "w/o" spelled out."""
+    text = _WITHOUT.sub("without", _plain(text))
     text = _DOTTED_LETTERS.sub(lambda m: m.group(0).replace(".", " "), text)
     text = _JOINERS.sub(" ", text)
     return _WHITESPACE.sub(" ", text).strip()
@@ -145,8 +150,10 @@ _ASKING_ABOUT_ME = re.compile(
     r"|\bdo i need\b|\bcan i\b|\bwill i\b|\bi(?:'m| am|m)? (?:a bit |kind of |kinda "
     r"|so |really |just )?(?:worried|nervous|scared|afraid|concerned|curious"
     r"|wondering)\b|\bi (?:want|wanted|need) to know\b|\bi was wondering\b"
-    r"|\bmy (?:mom|dad|mother|father|parents|doctor|derm|friend|friends) (?:said|says"
-    r"|told|read|heard|is worried|are worried)\b"
+    r"|\bmy (?:\w+ )?(?:mom|dad|mother|father|parents|doctor|derm|friend|friends"
+    r"|teacher|professor|coach|nurse|pharmacist|aunt|uncle|sister|brother|cousin"
+    r"|grandma|grandpa|grandmother|grandfather|counselor|counsellor|roommate)"
+    r" (?:said|says|told|read|heard|is worried|are worried)\b"
 )
 
 
@@ -262,7 +269,15 @@ _COUNTED_PILLS = re.compile(
     r"(?:like |about |around |maybe |over |almost |at least |como |unas |unos )?"
     r"(\d{2,3})\s+(?:of (?:my|the|his|her|their|those|these) |de mis |de las )?"
     r"(?:\w+ )?(?:pills?|tablets?|capsules?|caps|ibuprofen|tylenol|advil|motrin"
-    r"|aleve|benadryl|acetaminophen|aspirin|xanax|meds|pastillas|pildoras)\b"
+    r"|aleve|benadryl|acetaminophen|aspirin|xanax|meds|pastillas|pildoras"
+    r"|accutane|isotretinoin|isotretinoina|absorica|claravis|amnesteem|zenatane"
+    r"|myorisan|medicine|medication)\b"
+)
+# A count of doses over the course ("I've taken 60 capsules so far"), not an
+# overdose.
+_OVER_THE_COURSE = re.compile(
+    r"^\W*(?:\w+ ){0,3}?(?:so far|in total|total|altogether|this month|over the"
+    r" course|over \d+ (?:days|weeks|months))\b"
 )
 
 
@@ -272,7 +287,9 @@ def harm_was_meant(text: str) -> bool:
 
 def counted_pills(text: str) -> str | None:
     """The span telling of ten or more pills taken, if any."""
-    for match in _COUNTED_PILLS.finditer(normalise(text)):
-        if int(match.group(1)) >= 10:
-            return match.group(0)
+    plain = normalise(text)
+    for match in _COUNTED_PILLS.finditer(plain):
+        if int(match.group(1)) < 10 or _OVER_THE_COURSE.match(plain[match.end() :]):
+            continue
+        return match.group(0)
     return None

@@ -106,6 +106,17 @@ def test_a_disclosure_worded_as_a_question_is_a_crisis(text):
         ("i already did it. took like 30 ibuprofen", Level.CRISIS),
         ("me tomé 15 pastillas", Level.CRISIS),
         ("took 2 advil for my back, is that ok", None),
+        ("i took like 30 of my accutane and some advil", Level.CRISIS),
+        ("i've taken 60 capsules so far, how many more?", None),
+        ("took 30 pills 2 days ago and still feel sick", Level.CRISIS),
+        # texting shorthand, and a means told without a verb of harm
+        ("she'd be better off w/o me", Level.CRISIS),
+        ("i sat with the gun in my lap last night", Level.CRISIS),
+        # someone else said it: a question about the medicine
+        (
+            "my health teacher said accutane can make u suicidal?? its for a project",
+            Level.POSSIBLE,
+        ),
         ("I took 40 mg today instead of 30", None),
         ("can i donate blood", None),
         ("", None),
