@@ -38,7 +38,13 @@ from sqlalchemy.engine import make_url
 
 from bot import settings
 from bot.run import services, training
-from bot.run.serve import ServeError, child_env, rasa_command, wait_until_up
+from bot.run.serve import (
+    ServeError,
+    child_env,
+    rasa_command,
+    stop,
+    wait_until_up,
+)
 
 NGINX = "/usr/sbin/nginx"
 CLUSTER_DATABASE = "bot_cluster"
@@ -344,20 +350,7 @@ def run(replicas: int) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        _stop([m.process for m in reversed(cluster.members) if m.process])
-
-
-def _stop(processes: list[subprocess.Popen]) -> None:
-    for process in processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 20
-    for process in processes:
-        try:
-            process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop([m.process for m in reversed(cluster.members) if m.process])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -165,6 +165,41 @@ class RunningBot:
         return SenderIds(self.sms_env["SMS_SENDER_KEY"]).sender_id(number)
 
 
+def start_until_ready(
+    module: str, env: dict[str, str], ready: str, output: list[str]
+) -> subprocess.Popen:
+    """``python -m MODULE`` in its own session, its output lines appended to
+    ``output``; returns once a line starts with ``ready`` (or fails the test
+    with the last lines, the process killed)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", module],
+        cwd=settings.PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    started = threading.Event()
+
+    def read_output() -> None:
+        for line in process.stdout:
+            output.append(line)
+            if line.startswith(ready):
+                started.set()
+
+    threading.Thread(target=read_output, daemon=True).start()
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while not started.wait(1) and process.poll() is None:
+        if time.monotonic() > deadline:
+            break
+    if not started.is_set():
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        pytest.fail(f"{module} did not start:\n" + "".join(output[-60:]))
+    return process
+
+
 def sms_settings(twilio) -> dict[str, str]:
     """The SMS channel's settings, against the local stand-in for Twilio."""
     return {
@@ -231,15 +266,8 @@ def bot(
         "RASA_PUBLIC_URL": "",
         "WEB_PUBLIC_URL": "",
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot.run.serve"],
-        cwd=settings.PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    output: list[str] = []
+    process = start_until_ready("bot.run.serve", env, "Bot ready", output)
     running = RunningBot(
         process,
         f"http://127.0.0.1:{rasa_port}",
@@ -250,23 +278,9 @@ def bot(
         session_webhook,
         session_twilio_api,
         sms_env,
+        output=output,
         web_url=f"http://127.0.0.1:{web_port}",
     )
-    ready = threading.Event()
-
-    def read_output() -> None:
-        for line in process.stdout:
-            running.output.append(line)
-            if line.startswith("Bot ready"):
-                ready.set()
-
-    threading.Thread(target=read_output, daemon=True).start()
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while not ready.wait(1) and process.poll() is None and time.monotonic() < deadline:
-        pass
-    if not ready.is_set():
-        process.kill()
-        pytest.fail("the bot did not start:\n" + "".join(running.output[-60:]))
     yield running
     if process.poll() is None:
         process.send_signal(signal.SIGINT)

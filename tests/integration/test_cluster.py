@@ -13,8 +13,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import threading
 import time
 import uuid
 from collections import defaultdict
@@ -25,11 +23,10 @@ import pytest
 import requests
 from sqlalchemy import text
 
-from bot import settings
 from bot.content.answers import emergency_text
 from bot.db import engine_for
 from bot.run import services, training
-from tests.integration.conftest import READY_TIMEOUT_S, free_port
+from tests.integration.conftest import free_port, start_until_ready
 from tests.integration.test_crisis_path import Widget
 
 # Plain questions, no mood words: only the crisis message may make a handoff.
@@ -62,36 +59,19 @@ def cluster(tmp_path_factory):
         "BOT_CLUSTER_DIR": str(work / "cluster"),
         "BOT_HANDOFF_SPOOL": str(work / "spool.jsonl"),
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot.run.cluster"],
-        cwd=settings.PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
     output: list[str] = []
-    ready = threading.Event()
-
-    def read_output() -> None:
-        for line in process.stdout:
-            output.append(line)
-            if line.startswith("Cluster ready"):
-                ready.set()
-
-    threading.Thread(target=read_output, daemon=True).start()
+    process = None
     try:
-        if not ready.wait(READY_TIMEOUT_S):
-            pytest.fail("the cluster did not start:\n" + "".join(output[-40:]))
+        process = start_until_ready("bot.run.cluster", env, "Cluster ready", output)
         yield Cluster(work / "cluster", database, output)
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        if process is not None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
         engine_for(database.url).dispose()
         database.execute(f'DROP DATABASE IF EXISTS "{database.name}" WITH (FORCE)')
         database.admin.dispose()

@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from urllib.parse import urlsplit
@@ -22,7 +21,7 @@ from bot import settings
 from bot.content.store import load_knowledge
 from bot.db import current_revision, engine_for, head_revision
 from bot.run import services, training
-from tests.integration.conftest import READY_TIMEOUT_S, free_port
+from tests.integration.conftest import free_port, start_until_ready
 
 
 @pytest.fixture(scope="module")
@@ -51,28 +50,10 @@ def production_bot(tmp_path_factory):
     }
     # The set-up's step: migrations, then the knowledge base.
     load_knowledge(engine_for(database.url))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot.run.serve"],
-        cwd=settings.PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
     output: list[str] = []
-    ready = threading.Event()
-
-    def read_output() -> None:
-        for line in process.stdout:
-            output.append(line)
-            if line.startswith("Bot ready"):
-                ready.set()
-
-    threading.Thread(target=read_output, daemon=True).start()
+    process = None
     try:
-        if not ready.wait(READY_TIMEOUT_S):
-            pytest.fail("the production bot did not start:\n" + "".join(output[-40:]))
+        process = start_until_ready("bot.run.serve", env, "Bot ready", output)
         yield {
             "url": f"http://127.0.0.1:{rasa_port}",
             "database": database,
@@ -80,12 +61,13 @@ def production_bot(tmp_path_factory):
             "output": output,
         }
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process is not None:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
         engine_for(database.url).dispose()
         database.execute(f'DROP DATABASE IF EXISTS "{database.name}" WITH (FORCE)')
         database.admin.dispose()
