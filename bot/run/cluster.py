@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -37,11 +38,11 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from bot import settings
-from bot.run import services, training
+from bot.run import services
 from bot.run.serve import (
     ServeError,
     child_env,
-    rasa_command,
+    role_command,
     stop,
     wait_until_up,
 )
@@ -212,13 +213,6 @@ def _ensure_database(admin_url: str, name: str) -> str:
     return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
 
 
-def resolved(environ: dict[str, str]) -> dict[str, str]:
-    """``environ`` with every setting resolved, the endpoints' variables too."""
-    env = {**environ, **settings.load(environ).as_environ()}
-    env["SANIC_HOST"] = env["ACTIONS_HOST"]  # rasa_sdk binds 0.0.0.0 without it
-    return env
-
-
 def production_environ(environ: dict[str, str]) -> dict[str, str]:
     """The environment with the production profile's three URLs filled in."""
     env = dict(environ)
@@ -259,34 +253,28 @@ def build(replicas: int, base_env: dict[str, str]) -> Cluster:
         "WEB_PUBLIC_URL": lb_url,
         "WEB_PORT": str(web_port),
     }
-    model = Path(base_env.get("BOT_MODEL") or training.current_model())
-    if not model.exists():
-        raise ClusterError(f"no trained model at {model}: run `make train` first")
     for index, port in enumerate(action_ports, 1):
-        env = resolved({**shared, "ACTIONS_PORT": str(port)})
-        command = [sys.executable, "-m", "rasa_sdk", "--actions", "actions",
-                   "--port", str(port)]  # fmt: skip
+        env = child_env({**shared, "ACTIONS_PORT": str(port)})
+        command = role_command("actions", env)
         url = f"http://127.0.0.1:{port}"
         cluster.members.append(
             Member(f"actions-{index}", command, env, url, f"{url}/health")
         )
     for index, port in enumerate(rasa_ports, 1):
-        env = resolved({**shared, "RASA_PORT": str(port)})
-        command = rasa_command("run", model, env)
+        env = child_env({**shared, "RASA_PORT": str(port)})
+        command = role_command("rasa", env, config.model)
         url = f"http://127.0.0.1:{port}"
         cluster.members.append(
             Member(f"rasa-{index}", command, env, url, f"{url}/webhooks/rest/")
         )
-    shared = resolved(shared)
+    shared = child_env(shared)
     web_url = f"http://127.0.0.1:{web_port}"
     cluster.members.append(
-        Member("web", [sys.executable, "-m", "bot.channels.web_page"], shared,
-               web_url, f"{web_url}/")
-    )  # fmt: skip
+        Member("web", role_command("web", shared), shared, web_url, f"{web_url}/")
+    )
     cluster.members.append(
-        Member("alerts", [sys.executable, "-m", "bot.safety.alerts"], shared,
-               None, None)
-    )  # fmt: skip
+        Member("alerts", role_command("alerts", shared), shared, None, None)
+    )
     conf = work / "nginx.conf"
     servers = lambda ports: "\n".join(  # noqa: E731
         f"        server 127.0.0.1:{port} max_fails=1 fail_timeout=5s;"
@@ -309,8 +297,7 @@ def build(replicas: int, base_env: dict[str, str]) -> Cluster:
 
 
 def run(replicas: int) -> int:
-    env = production_environ(child_env())
-    env = resolved(env)
+    env = child_env(production_environ(dict(os.environ)))
     subprocess.run(
         [sys.executable, "-m", "bot.content", "load"],
         cwd=settings.PROJECT_ROOT, env=env, check=True,

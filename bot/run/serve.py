@@ -34,11 +34,13 @@ class ServeError(RuntimeError):
     pass
 
 
-def child_env() -> dict[str, str]:
-    """The environment of the children: this one, with every setting resolved
-    (the endpoints file expands ${ACTIONS_URL}, ${BOT_TRACKER_DB}, and in
-    production the tracker store's and Redis's parts)."""
-    env = {**os.environ, **settings.load().as_environ()}
+def child_env(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of the children: this one (or ``environ``), with every
+    setting resolved (the endpoints file expands ${ACTIONS_URL},
+    ${BOT_TRACKER_DB}, and in production the tracker store's and Redis's
+    parts)."""
+    environ = dict(os.environ if environ is None else environ)
+    env = {**environ, **settings.load(environ).as_environ()}
     env["SANIC_HOST"] = env["ACTIONS_HOST"]  # rasa_sdk binds 0.0.0.0 without it
     env.setdefault("RASA_TELEMETRY_ENABLED", "false")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -73,23 +75,28 @@ def stop(processes: list[subprocess.Popen]) -> None:
             process.wait()
 
 
-def start_actions(env: dict[str, str]) -> subprocess.Popen:
-    command = [
-        sys.executable, "-m", "rasa_sdk",
-        "--actions", "actions",
-        "--port", env["ACTIONS_PORT"],
-    ]  # fmt: skip
-    return subprocess.Popen(command, cwd=settings.PROJECT_ROOT, env=env)
+ROLES = ("rasa", "actions", "web", "alerts")
 
 
-def start_alerts(env: dict[str, str]) -> subprocess.Popen:
-    command = [sys.executable, "-m", "bot.safety.alerts"]
-    return subprocess.Popen(command, cwd=settings.PROJECT_ROOT, env=env)
+def role_command(
+    role: str, env: dict[str, str], model: Path | None = None
+) -> list[str]:
+    """The command of one of the bot's servers (`make run` starts them all,
+    `make cluster` several of each, a container one)."""
+    if role == "rasa":
+        model = model or training.current_model()
+        if not model.exists():
+            raise ServeError(f"no trained model at {model}: run `make train` first")
+        return rasa_command("run", model, env)
+    if role == "actions":
+        return [sys.executable, "-m", "rasa_sdk", "--actions", "actions",
+                "--port", env["ACTIONS_PORT"]]  # fmt: skip
+    module = {"web": "bot.channels.web_page", "alerts": "bot.safety.alerts"}[role]
+    return [sys.executable, "-m", module]
 
 
-def start_web_page(env: dict[str, str]) -> subprocess.Popen:
-    command = [sys.executable, "-m", "bot.channels.web_page"]
-    return subprocess.Popen(command, cwd=settings.PROJECT_ROOT, env=env)
+def start(role: str, env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(role_command(role, env), cwd=settings.PROJECT_ROOT, env=env)
 
 
 def rasa_command(mode: str, model: Path, env: dict[str, str]) -> list[str]:
@@ -128,8 +135,8 @@ def serve(shell: bool = False, model: Path | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        processes.append(start_actions(env))
-        processes.append(start_alerts(env))
+        processes.append(start("actions", env))
+        processes.append(start("alerts", env))
         wait_until_up(f"{actions_url}/health", processes[0], "the action server")
         if shell:
             shell_process = subprocess.Popen(
@@ -137,7 +144,7 @@ def serve(shell: bool = False, model: Path | None = None) -> int:
             )
             processes.append(shell_process)
             return shell_process.wait()
-        page = start_web_page(env)
+        page = start("web", env)
         processes.append(page)
         rasa = subprocess.Popen(
             rasa_command("run", model, env), cwd=settings.PROJECT_ROOT, env=env
@@ -162,30 +169,11 @@ def serve(shell: bool = False, model: Path | None = None) -> int:
         stop(processes)
 
 
-ONLY = ("rasa", "actions", "web", "alerts")
-
-
-def only_command(role: str, model: Path | None, env: dict[str, str]) -> list[str]:
-    """The command of one of the processes (a container runs one)."""
-    if role == "rasa":
-        model = model or training.current_model()
-        if not model.exists():
-            raise ServeError(f"no trained model at {model}: run `make train` first")
-        return rasa_command("run", model, env)
-    modules = {"actions": None, "web": "bot.channels.web_page",
-               "alerts": "bot.safety.alerts"}  # fmt: skip
-    if role == "actions":
-        return [sys.executable, "-m", "rasa_sdk", "--actions", "actions",
-                "--port", env["ACTIONS_PORT"]]  # fmt: skip
-    return [sys.executable, "-m", modules[role]]
-
-
 def run_only(role: str, model: Path | None = None) -> int:
     """Replace this process with one server, its settings resolved as for
     ``make run`` (the containers in deploy/ start each role this way)."""
-    env = child_env()
-    settings.load(env)  # an unusable setting stops here, named
-    command = only_command(role, model, env)
+    env = child_env()  # an unusable setting stops here, named
+    command = role_command(role, env, model)
     os.chdir(settings.PROJECT_ROOT)
     os.execve(command[0], command, env)
 
@@ -195,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shell", action="store_true", help="rasa shell for staff")
     parser.add_argument("--model", type=Path, help="default: the current model")
     parser.add_argument(
-        "--only", choices=ONLY, help="run this one server in the foreground"
+        "--only", choices=ROLES, help="run this one server in the foreground"
     )
     args = parser.parse_args(argv)
     try:

@@ -181,12 +181,12 @@ def test_a_container_runs_one_role_alone(postgres_url, role, path):
 
 
 def test_the_rasa_role_uses_the_profiles_endpoints():
-    from bot.run.serve import only_command
+    from bot.run.serve import role_command
 
     env = settings.load(
         {"BOT_PROFILE": "production", "REDIS_URL": "redis://127.0.0.1:6379/1",
          "BOT_DATABASE_URL": "postgresql+psycopg2://u@h/d"}
     ).as_environ()  # fmt: skip
-    command = only_command("rasa", None, env)
+    command = role_command("rasa", env)
     assert str(settings.PROJECT_ROOT / "endpoints.production.yml") in command
     assert env["TRACKER_USER"] == "u" and env["LOCK_REDIS_DB"] == "1"
