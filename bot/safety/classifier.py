@@ -86,6 +86,8 @@ class Thresholds:
     crisis: float  # at or above: the crisis reply (see crisis_sure)
     crisis_sure: float  # at or above: the crisis reply without a neighbour's support
     crisis_support: float  # neighbour vote a crisis score under crisis_sure needs
+    crisis_near: float  # at or above, with a neighbour vote of crisis_near_vote:
+    crisis_near_vote: float  # the crisis reply too (both signals agree)
     possible: float  # at or above (crisis score): the direct safety question
     concern: float  # at or above (concern score): a mood concern
     mood: float  # at or above (crisis + concern scores): a mood concern too

@@ -43,6 +43,7 @@ from bot.safety.text import (
     asked_in_a_question,
     counted_pills,
     harm_was_meant,
+    laughed_off_wish,
     looks_spanish,
     normalise,
     reports_on_it,
@@ -66,6 +67,64 @@ REFLEXIVES = frozenset(
 
 # Verdicts kept for texts screened again (see SafetyScreen.screen).
 RECENT_VERDICTS = 256
+
+# "I'd rather die than get bangs": a preference, said of an everyday thing, is
+# hyperbole. Said of going on living it is a wish to die, so the rest of the
+# sentence must name none of these for the phrase to be cancelled.
+_RATHER_DIE = (("rather", "die", "than"), ("rather", "be", "dead", "than"))
+_GOING_ON = re.compile(
+    r"\b(live|living|lives|alive|life|exist|existing|go on|going on|keep going|"
+    r"keep on|continue|continuing|carry on|wake up|waking up|another day|"
+    r"another week|another year|tomorrow|feel like this|feel this way|"
+    r"feeling like this|feeling this way|like this|this way|anymore|any more|"
+    r"be me|being me|be here|stay|deal with (this|it|everything)|face (another|"
+    r"everyone|everything|them)|kill|hurt|end)\b"
+)
+_SENTENCE_END = frozenset({".", "!", "?", "\n", ";"})
+
+
+# "I'm going to die of a chapstick overdose lol": too much of a balm or a
+# drink is a joke about the balm. The span reaches back over "going to".
+_HARMLESS_EXCESS = frozenset(
+    {
+        "chapstick", "balm", "lipbalm", "vaseline", "aquaphor", "lotion",
+        "sunscreen", "spf", "moisturizer", "moisturiser", "cerave", "cetaphil",
+        "carmex", "blistex", "vanicream", "eucerin", "coffee", "caffeine",
+        "sugar", "candy", "chocolate", "water", "tea", "boba", "lip",
+    }
+)  # fmt: skip
+
+
+def _harmless_overdoses(doc: Doc) -> list[tuple[int, int]]:
+    """Spans of "(going to) die of a <balm> overdose" (hyperbole)."""
+    spans = []
+    for i, token in enumerate(doc):
+        if token.lower_ not in ("die", "dying", "died", "dead") or i + 1 >= len(doc):
+            continue
+        if doc[i + 1].lower_ != "of":
+            continue
+        window = doc[i + 2 : i + 7]
+        ends = [t.i for t in window if t.lower_.startswith("overdos")]
+        if ends and any(t.lower_ in _HARMLESS_EXCESS for t in doc[i + 2 : ends[0]]):
+            spans.append((max(i - 3, 0), ends[0] + 1))
+    return spans
+
+
+def _everyday_preferences(doc: Doc) -> list[tuple[int, int]]:
+    """Spans of "rather die than <an everyday thing>" (hyperbole)."""
+    spans = []
+    lowered = [token.lower_ for token in doc]
+    for start in range(len(doc)):
+        for pattern in _RATHER_DIE:
+            if tuple(lowered[start : start + len(pattern)]) != pattern:
+                continue
+            end = start + len(pattern)
+            while end < len(doc) and doc[end].text not in _SENTENCE_END:
+                end += 1
+            rest = doc[start + len(pattern) : end].text.lower()
+            if rest.strip() and not _GOING_ON.search(rest):
+                spans.append((start, end))
+    return spans
 
 
 class Level(str, Enum):
@@ -148,6 +207,9 @@ class PhraseVerdict:
     phrases: tuple[str, ...]
     informational: bool  # crisis words only as part of a question about the drug
     idiom: bool  # a reviewed idiom matched ("I killed myself laughing")
+    # a wish to die laughed off ("this hold music makes me want to die lol"):
+    # only a sure classifier makes it a crisis, not one that merely agrees
+    laughed_off: bool = False
 
 
 @dataclass
@@ -214,6 +276,8 @@ class SafetyScreen:
     def _find(self, text: str, with_idioms: bool = True) -> _Found:
         doc = self._doc(text)
         idioms = [(s, e) for _, s, e in self._idioms(doc)] if with_idioms else []
+        if with_idioms:
+            idioms += _everyday_preferences(doc) + _harmless_overdoses(doc)
         found = _Found(
             idiom=bool(idioms),
             informational=[(s, e) for _, s, e in self._informational(doc)],
@@ -254,6 +318,11 @@ class SafetyScreen:
         if overdose := counted_pills(text):
             disclosed.append(overdose)
 
+        if disclosed and laughed_off_wish(text, disclosed):
+            # Hyperbole most of the time: the direct question, unless the
+            # classifier is sure of a crisis on its own.
+            spans = tuple(dict.fromkeys(disclosed))
+            return PhraseVerdict(Level.POSSIBLE, spans, False, idiom, laughed_off=True)
         if disclosed:
             return verdict(Level.CRISIS, disclosed)
         if asked:
@@ -337,6 +406,7 @@ class SafetyScreen:
             if asked:  # about the medicine, not the writer: facts and the question
                 return result(Level.POSSIBLE, "phrases+classifier", informational=True)
             return result(level, "phrases")
+        neighbours = scores.get("neighbours", 0.0)
         if learned and crisis >= limits.crisis:
             # The regression alone, fairly sure, with none of the examples
             # nearest in meaning a crisis: its confident false alarms look
@@ -345,7 +415,15 @@ class SafetyScreen:
             if crisis >= limits.crisis_sure or supported:
                 return result(Level.CRISIS, "classifier")
             return result(Level.POSSIBLE, "classifier")
-        if learned and level is Level.POSSIBLE and crisis >= limits.agree:
+        if (
+            learned
+            and crisis >= limits.crisis_near
+            and neighbours >= limits.crisis_near_vote
+        ):
+            # Not quite sure, but the messages nearest in meaning are crises.
+            return result(Level.CRISIS, "classifier")
+        agrees = crisis >= limits.agree and not phrases.laughed_off
+        if learned and level is Level.POSSIBLE and agrees:
             return result(Level.CRISIS, "phrases+classifier")
         # Near a crisis example in meaning: ask, whatever else was found.
         near = learned and scores.get("neighbours", 0.0) >= limits.neighbours
@@ -363,6 +441,9 @@ class SafetyScreen:
         if learned and (
             scores.get("concern", 0.0) >= limits.concern or mood >= limits.mood
         ):
+            # As for a concern the phrases found: with a risk signal, ask.
+            if crisis >= limits.concern_risk:
+                return result(Level.POSSIBLE, "classifier")
             return result(Level.CONCERN, "classifier")
         return result(None, None)
 

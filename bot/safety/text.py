@@ -154,6 +154,11 @@ _ASKING_ABOUT_ME = re.compile(
     r"|teacher|professor|coach|nurse|pharmacist|aunt|uncle|sister|brother|cousin"
     r"|grandma|grandpa|grandmother|grandfather|counselor|counsellor|roommate)"
     r" (?:said|says|told|read|heard|is worried|are worried)\b"
+    # what a leaflet says is not the writer's own ("why does my pharmacy
+    # handout talk about suicide?")
+    r"|\bmy (?:\w+ )?(?:handout|leaflet|pamphlet|label|guide|paperwork|packet"
+    r"|insert|booklet|form|forms|brochure|printout|sheet) (?:says|said|talks?"
+    r"|talked|mentions?|mentioned|warns?|warned|lists?|listed|has|had)\b"
 )
 
 
@@ -279,6 +284,27 @@ _OVER_THE_COURSE = re.compile(
     r"^\W*(?:\w+ ){0,3}?(?:so far|in total|total|altogether|this month|over the"
     r" course|over \d+ (?:days|weeks|months))\b"
 )
+
+
+# "this hold music makes me want to die lol": a wish to die blamed on a thing
+# and laughed off is mostly hyperbole, but not always. Asked, not alarmed.
+_LAUGHED_OFF = re.compile(
+    r"\b(?:lol+|lmao+|lmfao|rofl|jk|haha\w*|hehe\w*)\b|[\U0001F602\U0001F923\U0001F480]"
+)
+_BLAMED_WISH = re.compile(r"\b(?:makes?|making|made) me (?:want to|wanna|wana) die\b")
+_WISH_TO_DIE = re.compile(r"(?:want to|wanna|wana) die")
+
+
+def laughed_off_wish(text: str, spans: tuple[str, ...] | list[str]) -> bool:
+    """Whether the only crisis words are a wish to die that a thing "makes me"
+    feel, with laughter ("lol", "😂", "💀") in the message."""
+    plain = normalise(text)
+    return (
+        bool(spans)
+        and all(_WISH_TO_DIE.fullmatch(normalise(span)) for span in spans)
+        and bool(_BLAMED_WISH.search(plain))
+        and bool(_LAUGHED_OFF.search(plain))
+    )
 
 
 def harm_was_meant(text: str) -> bool:

@@ -94,7 +94,7 @@ def test_the_neighbour_vote_alone_asks_the_direct_question(pipeline):
     limits = Thresholds.from_file()
     text = "everything is ready, just waiting for the house to be quiet"
     unreachable = dataclasses.replace(limits, crisis=1.01, possible=1.01, mood=2.1,
-                                      concern=1.01)  # fmt: skip
+                                      concern=1.01, crisis_near=1.01)  # fmt: skip
     asking = SafetyScreen.from_files(classifier=SafetyClassifier(pipeline, unreachable))
     assert asking.phrase_level(text).level is None
     assert asking.classifier.scores(text)["neighbours"] >= limits.neighbours
@@ -109,6 +109,7 @@ def test_the_neighbour_vote_alone_asks_the_direct_question(pipeline):
 def test_the_thresholds_are_ordered():
     limits = Thresholds.from_file()
     assert 0 < limits.possible < limits.crisis < limits.crisis_sure < 1
+    assert limits.possible < limits.crisis_near <= limits.crisis
     assert limits.concern_risk < limits.possible
 
 

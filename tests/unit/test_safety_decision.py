@@ -76,6 +76,22 @@ def test_a_high_score_no_crisis_example_is_near_gets_the_question(screen_with):
     assert screen.screen("about to strangle this printer").level is Level.POSSIBLE
 
 
+def test_a_fairly_high_score_among_crisis_examples_is_a_crisis(screen_with):
+    """Two signals agree: the regression fairly sure and the nearest examples
+    in meaning mostly crises. Either one short of its cut asks instead."""
+    text = "everything feels pointless and heavy"
+    near = screen_with(crisis=LIMITS.crisis_near, neighbours=LIMITS.crisis_near_vote)
+    assert near.screen(text).level is Level.CRISIS
+    lower = screen_with(
+        crisis=LIMITS.crisis_near - 0.01, neighbours=LIMITS.crisis_near_vote
+    )
+    assert lower.screen(text).level is Level.POSSIBLE
+    apart = screen_with(
+        crisis=LIMITS.crisis_near, neighbours=LIMITS.crisis_near_vote - 0.01
+    )
+    assert apart.screen(text).level is Level.POSSIBLE
+
+
 def test_an_unsure_crisis_score_alone_gets_the_direct_question(screen_with):
     screen = screen_with(crisis=LIMITS.possible)
     assert screen.screen("can i get my eyebrows waxed").level is Level.POSSIBLE
@@ -93,6 +109,14 @@ def test_a_concern_with_a_risk_signal_gets_the_question(screen_with):
     text = "i feel depressed on accutane"
     assert screen_with(crisis=0.05, concern=0.9).screen(text).level is Level.CONCERN
     risky = screen_with(crisis=LIMITS.concern_risk, concern=0.6)
+    assert risky.screen(text).level is Level.POSSIBLE
+
+
+def test_a_concern_only_the_classifier_found_asks_with_a_risk_signal(screen_with):
+    text = "i worked out every step, i just need the house to myself"  # no phrase
+    calm = screen_with(crisis=LIMITS.concern_risk - 0.01, concern=LIMITS.concern)
+    assert calm.screen(text).level is Level.CONCERN
+    risky = screen_with(crisis=LIMITS.concern_risk, concern=LIMITS.mood - 0.3)
     assert risky.screen(text).level is Level.POSSIBLE
 
 

@@ -114,9 +114,32 @@ def test_a_disclosure_worded_as_a_question_is_a_crisis(text):
         ("i sat with the gun in my lap last night", Level.CRISIS),
         # someone else said it: a question about the medicine
         (
+            "Why does my pharmacy handout talk about suicide? That was scary",
+            Level.POSSIBLE,
+        ),
+        (
             "my health teacher said accutane can make u suicidal?? its for a project",
             Level.POSSIBLE,
         ),
+        # a preference about an everyday thing is hyperbole; about living, not
+        ("i'd rather die than get bangs 😂", None),
+        ("honestly id rather be dead than wear this retainer to prom lol", None),
+        ("I'd rather die than go on like this", Level.CRISIS),
+        # a wish to die blamed on a thing and laughed off: asked, not alarmed
+        ("this hold music makes me want to die lol", Level.POSSIBLE),
+        ("ipledge makes me wanna die 💀", Level.POSSIBLE),
+        ("everything makes me want to die", Level.CRISIS),
+        ("this makes me want to die lol. i have the pills ready", Level.CRISIS),
+        ("god just take me already, month 4 and nothing helps", Level.CRISIS),
+        ("oh god take me back to summer", None),
+        ("how do i hide my cutting scars at swim", Level.CRISIS),
+        ("my husband says i'm going to die of a chapstick overdose lol", None),
+        ("gonna die of an aquaphor overdose fr", None),
+        ("i'm going to die of an overdose, i took them all", Level.CRISIS),
+        ("the world won't miss one more ugly face", Level.CRISIS),
+        ("i would rather die than wake up tomorrow with this face", Level.CRISIS),
+        ("id rather die than keep living like this", Level.CRISIS),
+        ("i'd rather die honestly", Level.CRISIS),
         ("I took 40 mg today instead of 30", None),
         ("can i donate blood", None),
         ("", None),
