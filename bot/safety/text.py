@@ -136,7 +136,7 @@ def variants(text: str) -> list[str]:
 _QUESTION = re.compile(
     r"\?|^(can|could|does|do|did|is|are|will|would|should|what|how|why|when|which"
     r"|who|any|has|have|was|were)\b|\b(is it true|i heard|i read|wondering|wonder if"
-    r"|curious)\b"
+    r"|curious|is (?:that|this) (?:real|true|a thing|right|normal))\b"
 )
 # Reading, hearing or writing about something is not telling us about oneself.
 _REPORTED = re.compile(
