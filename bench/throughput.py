@@ -13,6 +13,13 @@ timed (it also starts the session).
 
     .venv/bin/python bench/throughput.py [--concurrency 1 20 100]
         [--messages 10] [--only ours|sample] [--url RUNNING_BOT]
+        [--stored 1000 10000 100000]
+
+``--stored`` then measures how our bot's latency, throughput and memory grow
+with the conversations already in its store: it copies a real stored
+conversation (two messages and their replies) under new sender ids straight
+into the SQLite conversation store until it holds each number in turn, and
+measures 1 and 20 conversations again at each.
 
 Targets (issue 11, one replica on these 2-core machines): at least 60
 messages/s and 4x the sample bot; p95 at most 500 ms at 20 conversations;
@@ -223,11 +230,66 @@ def processes_of(bot: Bot) -> dict[str, int]:
     return found
 
 
+def seed_conversations(bot: Bot, database: Path, total: int) -> int:
+    """Copy a stored two-message conversation under new sender ids until the
+    store holds ``total`` conversations; the number it holds after."""
+    import sqlite3
+
+    sample = f"bench-seed-{uuid.uuid4().hex}"
+    conversation(bot.url, OURS[:2])  # a real conversation to copy ...
+    with sqlite3.connect(database, timeout=30) as connection:
+        held = connection.execute(
+            "SELECT COUNT(DISTINCT sender_id) FROM events"
+        ).fetchone()[0]
+        template = connection.execute(
+            "SELECT type_name, timestamp, intent_name, action_name, data FROM events "
+            "WHERE sender_id = (SELECT sender_id FROM events ORDER BY id DESC LIMIT 1) "
+            "ORDER BY id"
+        ).fetchall()
+        while held < total:
+            batch = min(5000, total - held)
+            rows = [
+                (f"{sample}-{held + n}", *event)
+                for n in range(batch)
+                for event in template
+            ]
+            connection.executemany(
+                "INSERT INTO events (sender_id, type_name, timestamp, intent_name, "
+                "action_name, data) VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            connection.commit()
+            held += batch
+    return held
+
+
+def growth(bot: Bot, database: Path, totals: list[int], messages: list[str]) -> None:
+    print("== ours, with conversations already stored (SQLite):")
+    rasa = processes_of(bot).get("rasa server")
+    for total in totals:
+        held = seed_conversations(bot, database, total)
+        conversation(bot.url, messages[:2])  # warm-up
+        one, twenty = load(bot, 1, messages), load(bot, 20, messages)
+        rss = memory_mb(rasa)[0] if rasa else 0.0
+        size = sum(p.stat().st_size for p in database.parent.glob(database.name + "*"))
+        print(f"  {held:>7} stored: 1 conversation p50 {one['p50']:6.1f} ms, "
+              f"p95 {one['p95']:6.1f} ms; 20: {twenty['rate']:5.1f} msg/s, "
+              f"p95 {twenty['p95']:6.1f} ms; rasa server {rss:.0f} MB; "
+              f"store {size / 1e6:.0f} MB", flush=True)  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 20, 100])
     parser.add_argument("--messages", type=int, default=10)
     parser.add_argument("--only", choices=("ours", "sample"))
+    parser.add_argument(
+        "--stored",
+        type=int,
+        nargs="*",
+        default=[],
+        help="conversations stored before measuring ours again",
+    )
     parser.add_argument(
         "--url",
         help="measure a running bot instead (e.g. make cluster's load balancer, "
@@ -268,6 +330,12 @@ def main() -> int:
                     continue  # the supervisor itself
                 rss, peak = memory_mb(pid)
                 print(f"  memory {name}: {rss:.0f} MB resident, peak {peak:.0f} MB")
+        for bot, phrases in bots:
+            if bot.name == "ours" and args.stored:
+                messages = (phrases * (args.messages // len(phrases) + 1))[
+                    : args.messages
+                ]
+                growth(bot, work / "conversations.db", sorted(args.stored), messages)
         if len(bots) == 2:
             print("== ours / sample, throughput:")
             for concurrency in args.concurrency:
