@@ -104,12 +104,14 @@ def rasa_command(mode: str, model: Path, env: dict[str, str]) -> list[str]:
         "--model", str(model),
         "--endpoints", str(settings.load(env).endpoints_file),
         "--port", env["RASA_PORT"],
+        # `rasa shell` serves too (its REST webhook, on the real conversation
+        # store): on this machine only, unless RASA_HOST says otherwise.
+        "--interface", env["RASA_HOST"],
     ]  # fmt: skip
     if mode == "shell":
         return [sys.executable, "-m", "rasa", "shell", *common]
     return [
         sys.executable, "-m", "rasa", "run", *common,
-        "--interface", env["RASA_HOST"],
         "--credentials", "credentials.yml",
         # No --cors: the socket.io channel (bot/channels/socketio.py) allows
         # the chat page's origin itself, for polling and WebSockets alike.

@@ -38,6 +38,7 @@ BLOOD_DONATION_FACTS = [
 class StaffShell:
     child: pexpect.spawn
     knowledge: KnowledgeBase
+    port: int
 
     def ask(self, message: str) -> tuple[str, re.Match]:
         """Type ``message``; the bot's printed answer and its staff line."""
@@ -80,7 +81,9 @@ def shell(tmp_path_factory: pytest.TempPathFactory, free_ports) -> Iterator[Staf
     child.logfile_read = open(work / "shell.log", "w")  # noqa: SIM115
     try:
         child.expect("Bot loaded. Type a message", timeout=300)
-        yield StaffShell(child, KnowledgeBase(engine_for(database_url)))
+        yield StaffShell(
+            child, KnowledgeBase(engine_for(database_url)), int(env["RASA_PORT"])
+        )
     finally:
         if child.isalive():
             child.send("/stop\r")
@@ -156,3 +159,23 @@ def test_the_same_question_carries_the_same_facts_on_all_three_channels(
             )
     assert "[staff]" in shell_answer
     assert "[staff]" not in web_answer and "[staff]" not in sms_answer
+
+
+def listening_addresses(port: int) -> set[str]:
+    """The local addresses listening on ``port`` (IPv4 and IPv6), in hex as
+    /proc/net/tcp* gives them."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            address, _, hex_port = fields[1].partition(":")
+            if fields[3] == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                found.add(address)
+    return found
+
+
+def test_the_shell_serves_this_machine_only(shell):
+    """`rasa shell` also serves its REST webhook on the real conversation
+    store: on 127.0.0.1, never on every interface."""
+    addresses = listening_addresses(shell.port)
+    assert addresses == {"0100007F"}, addresses  # 127.0.0.1, little-endian
