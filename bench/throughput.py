@@ -1,7 +1,8 @@
 """End-to-end speed of the running bot beside Rasa's `rasa init` sample bot,
 measured in the same run: throughput and latency at 1, 20 and 100 concurrent
 conversations over REST (the action server, the knowledge base and the safety
-screen included), cold start, and each process's memory.
+screen included), the CPU time each server spends per message (steadier
+than wall time on a shared machine), cold start, and each process's memory.
 
 Our bot starts as `make run` does (``python -m bot.run.serve``, embedded
 profile, its own SQLite files under a temporary directory); the sample bot is
@@ -199,6 +200,13 @@ def load(bot: Bot, concurrency: int, messages: list[str]) -> dict[str, float]:
             "p95": pct(0.95), "p99": pct(0.99)}  # fmt: skip
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far: unlike wall time,
+    barely moved by other work on a shared machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def memory_mb(pid: int) -> tuple[float, float]:
     """Resident and peak resident (VmRSS, VmHWM) of a process, in MB."""
     fields = {}
@@ -318,13 +326,27 @@ def main() -> int:
         for bot, phrases in bots:
             print(f"== {bot.name}: cold start {bot.cold_s:.1f} s", flush=True)
             messages = (phrases * (args.messages // len(phrases) + 1))[: args.messages]
-            conversation(bot.url, messages[:2])  # warm-up
+            # Warm-up, untimed: the first messages load what each server
+            # loads lazily, and would be counted against one conversation.
+            load(bot, 4, messages)
+            servers = {
+                name: pid
+                for name, pid in processes_of(bot).items()
+                if name in ("rasa server", "action server", "sample")
+            }
             for concurrency in args.concurrency:
+                used = {name: cpu_seconds(pid) for name, pid in servers.items()}
                 row = load(bot, concurrency, messages)
                 figures[(bot.name, concurrency)] = row
+                sent = concurrency * len(messages)
+                cpu = ", ".join(
+                    f"{name} {(cpu_seconds(pid) - used[name]) / sent * 1000:.1f}"
+                    for name, pid in servers.items()
+                )
                 print(f"  {concurrency:>3} conversations: {row['rate']:6.1f} msg/s, "
                       f"p50 {row['p50']:6.1f} ms, p95 {row['p95']:6.1f} ms, "
-                      f"p99 {row['p99']:6.1f} ms", flush=True)  # fmt: skip
+                      f"p99 {row['p99']:6.1f} ms; CPU ms per message: {cpu}",
+                      flush=True)  # fmt: skip
             for name, pid in processes_of(bot).items():
                 if name == bot.name and bot.name == "ours":
                     continue  # the supervisor itself
