@@ -23,7 +23,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels import guard
+from bot.channels import guard, payloads
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ class PatientRestInput(RestInput):
                 return response.json({"error": str(error)}, status=error.status)
             collector = CollectingOutputChannel()
             message = UserMessage(
-                incoming.text,
+                payloads.as_text(incoming.text),  # typed "/intent" is words
                 collector,
                 incoming.sender,
                 input_channel=self.name(),

@@ -30,7 +30,7 @@ from rasa.core.channels.socketio import SocketIOInput, SocketIOOutput
 from sanic import Blueprint
 
 from bot import settings
-from bot.channels import guard
+from bot.channels import guard, payloads
 from bot.channels.rest import (
     MAX_BODY_BYTES,
     BadRequest,
@@ -106,7 +106,7 @@ class PatientSocketIOInput(SocketIOInput):
                 raise BadRequest("the metadata is not valid JSON") from None
         if not isinstance(metadata, dict):
             raise BadRequest("the metadata must be an object")
-        text = clean_message(data.get("message"))
+        text = payloads.as_text(clean_message(data.get("message")))
         message = UserMessage(
             text, output, sender, input_channel=self.name(), metadata=metadata
         )

@@ -57,10 +57,11 @@ def test_a_dose_question_goes_to_the_dermatologist_with_the_clinics_phone(bot, s
 
 
 def test_low_confidence_offers_the_topics_and_the_clinics_contact(bot, sender):
-    # What the FallbackClassifier sets below its threshold, sent as an intent
-    # payload so that the test does not depend on one model's confidences.
+    # Words the bot was never trained on fall back whatever the model's
+    # confidences (bot/nlu/unknown_words.py); a typed "/nlu_fallback" is words
+    # too (bot/channels/payloads.py).
     bot.texts(sender, "hi")
-    reply = bot.say(sender, "/nlu_fallback")
+    reply = bot.say(sender, "blorf quazzle snerk")
     assert reply[-1]["text"] == bot.web_text("fallback")
     assert load_clinic().phone in reply[-1]["text"]
     assert {"/ask_what_is_isotretinoin", "/book_appointment"} <= {
@@ -161,16 +162,16 @@ def test_a_rest_client_cannot_claim_another_channel(bot, sender):
 
 def test_staff_see_what_patients_asked_that_the_bot_could_not_answer(bot, sender):
     bot.texts(sender, "hi")
-    bot.texts(sender, "/nlu_fallback")
-    bot.texts(sender, "/ask_medical_decision")
+    bot.texts(sender, "blorf quazzle snerk")
+    bot.texts(sender, "can I double my dose to clear up faster?")
     bot.texts(sender, "what is accutane")
     summary = bot.staff("unanswered")
     assert "fell back" in summary and "to dermatologist" in summary
-    assert "/nlu_fallback" not in summary  # counts only, without --messages
+    assert "quazzle" not in summary  # counts only, without --messages
     shown = bot.staff("unanswered", "--messages")
     mine = [line for line in shown.splitlines() if sender[:10] in line]
     assert [line.split("|", 1)[1].strip() for line in mine] == [
-        "/nlu_fallback", "/ask_medical_decision",
+        "blorf quazzle snerk", "can I double my dose to clear up faster?",
     ]  # fmt: skip
 
 

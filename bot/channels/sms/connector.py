@@ -51,7 +51,7 @@ from sanic.response import HTTPResponse
 from twilio.request_validator import RequestValidator
 
 from bot import settings
-from bot.channels import guard
+from bot.channels import guard, payloads
 from bot.channels.rest import BadRequest
 from bot.channels.sms.format import choice, compose, split
 from bot.channels.sms.keywords import Keyword, keyword
@@ -278,9 +278,9 @@ class SmsInput(InputChannel):
 
         if not inbound.text:  # a picture or an empty text: nothing to read
             return await self._send_trigger(inbound.number, "fallback", sender_id)
-        text = inbound.text
+        typed = payloads.as_text(inbound.text)  # a typed "/intent" is words
         menu = await self._stored("read the menu", None, self.store.menu, sender_id)
-        text = choice(text, menu) or text
+        text = choice(typed, menu) or typed
         collector = CollectingOutputChannel()
         message = UserMessage(
             text, collector, sender_id, input_channel=CHANNEL,
