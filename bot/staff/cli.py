@@ -30,6 +30,7 @@ from bot import settings
 from bot.channels.sms.phone_numbers import ContactCipher, PhoneNumberKeyError
 from bot.channels.sms.store import SmsStore
 from bot.safety.handoffs import STATUSES, Handoff, HandoffNotFound, HandoffQueue
+from bot.staff.shown import shown
 from bot.staff.unanswered import report as unanswered_report
 from bot.staff.unanswered import unanswered as unanswered_messages
 
@@ -115,17 +116,20 @@ def _show(queue: HandoffQueue, handoff_id: str, as_json: bool) -> str:
     lines = [
         f"handoff {handoff.id}  [{handoff.level.upper()}]  {handoff.status}",
         f"created {handoff.created_at:%Y-%m-%d %H:%M:%S} UTC via {handoff.channel}, "
-        f"conversation {handoff.sender_id}",
-        f"message: {handoff.message}",
+        f"conversation {shown(handoff.sender_id)}",
+        # What a patient wrote is printed, never acted on by the terminal.
+        f"message: {shown(handoff.message)}",
     ]
     if number:
-        lines.append(f"call back: {number}")
+        lines.append(f"call back: {shown(number)}")
     if handoff.resolved_by:
-        lines.append(f"resolved by {handoff.resolved_by}: {handoff.note or ''}")
+        lines.append(
+            f"resolved by {shown(handoff.resolved_by)}: {shown(handoff.note or '')}"
+        )
     lines.append("conversation so far:" if turns else "conversation: none stored")
     for turn in turns:
         who = "patient" if turn["who"] == "user" else "bot    "
-        lines.append(f"  {who} | {turn['text']}")
+        lines.append(f"  {who} | {shown(turn['text'])}")
     return "\n".join(lines)
 
 

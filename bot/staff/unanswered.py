@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from bot.staff.shown import shown
+
 # Intents whose message the bot did not answer from the knowledge base.
 FELL_BACK = "nlu_fallback"
 TO_DERMATOLOGIST = "ask_medical_decision"
@@ -74,7 +76,7 @@ def report(rows: list[Unanswered], with_text: bool) -> str:
         lines += ["", "messages (staff only; removed with their conversation):"]
         for r in rows:
             lines.append(
-                f"  {r.day:%Y-%m-%d} {r.kind:17} {r.nearest:28} {r.sender_id[:10]:10} "
-                f"| {r.text}"
+                f"  {r.day:%Y-%m-%d} {r.kind:17} {r.nearest:28} "
+                f"{shown(r.sender_id[:10]):10} | {shown(r.text)}"
             )
     return "\n".join(lines)

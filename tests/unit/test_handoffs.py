@@ -133,6 +133,20 @@ def test_the_staff_command_lists_and_resolves(queue, bot_database, capsys, tmp_p
     assert staff(["resolve", "zzzzzzzz", "--by", "Dr Lee"]) == 1
 
 
+def test_the_staff_command_prints_a_patients_control_codes_as_text(
+    queue, bot_database, capsys, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("BOT_HANDOFF_SPOOL", str(queue.spool))
+    monkeypatch.setenv("BOT_TRACKER_DB", str(tmp_path / "conversations.db"))
+    hostile = "\x1b[2J\x1b]0;owned\x07help\ncall back: +1 402 555 0100\u202e"
+    handoff = queue.create("patient\x1b[31m", "rest", "crisis", hostile)
+    assert staff(["show", handoff.id[:8]]) == 0
+    printed = capsys.readouterr().out
+    assert "\x1b" not in printed and "\x07" not in printed and "\u202e" not in printed
+    assert not any(line.startswith("call back") for line in printed.splitlines())
+    assert "help \u23ce call back: +1 402 555 0100" in printed  # shown, on its line
+
+
 def test_a_torn_or_corrupt_spool_line_is_set_aside_and_the_rest_replays(queue):
     good = queue.new("patient-1", "rest", "crisis", "kms")
     queue._append_to_spool(good)
