@@ -418,6 +418,25 @@ class ActionHandleCrisis(Action):
         return await handle_crisis(dispatcher, tracker)
 
 
+# The menu's "Mood and mental health" button (bot.content.answers: a topic's
+# button sends "/<its intent>").
+MOOD_BUTTON = "/mental_health_concern"
+
+
+async def read_about_mood(
+    dispatcher: CollectingDispatcher, tracker: Tracker
+) -> list[EventType]:
+    """The mood topic for a patient who tapped its button: the label's facts,
+    the warning signs and 988, and no handoff (they asked to read, and said
+    nothing of themselves)."""
+
+    def build(bot: Answers, channel: str | None) -> list[Reply]:
+        return [bot.for_intent("mental_health_concern", None, channel)]
+
+    events = await respond(dispatcher, tracker, build, safety=True)
+    return [*events, SlotSet("topic", "mood")]
+
+
 class ActionHandleConcern(Action):
     """The mood answer (for a question), a staff follow-up and the clinic's contact."""
 
@@ -434,6 +453,8 @@ class ActionHandleConcern(Action):
                 dispatcher, tracker, pending,
                 lambda: handle_concern(dispatcher, tracker),
             )  # fmt: skip
+        if latest_text(tracker).strip() == MOOD_BUTTON:
+            return await read_about_mood(dispatcher, tracker)
         return await handle_concern(dispatcher, tracker)
 
 

@@ -67,3 +67,12 @@ def test_a_typed_crisis_intent_raises_no_handoff_by_sms(bot):
     assert handoffs_of(bot, sender_id) == []
     intents = [i for k, i in stored_events(bot, sender_id) if k == "user"]
     assert intents and "crisis" not in intents
+
+
+def test_the_mood_button_reads_about_mood_without_a_handoff(bot, sender):
+    bot.texts(sender, "hi")
+    assert bot.texts(sender, "/mental_health_concern") == [bot.web_text("mood")]
+    assert handoffs_of(bot, sender) == []
+    # Telling us about one's mood still reaches the care team.
+    bot.texts(sender, "i have been crying every day since i started")
+    assert [h.level for h in handoffs_of(bot, sender)] == ["concern"]

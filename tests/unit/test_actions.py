@@ -305,6 +305,23 @@ def test_a_mood_question_gets_the_mood_answer_a_follow_up_and_a_handoff(
     assert [h.level for h in HandoffQueue(engine).list()] == ["concern"]
 
 
+def test_the_mood_button_gets_the_mood_topic_and_no_handoff(
+    action_server_database, engine
+):
+    """Tapping "Mood and mental health" asks to read about it: the label's
+    facts, warning signs and 988, not a call from the care team."""
+    tracker = make_tracker(
+        "mental_health_concern", text="/mental_health_concern", slots=welcomed()
+    )
+    messages, events = run(actions.ActionHandleConcern(), tracker)
+    assert texts(messages) == [expected_text(action_server_database, "mood")]
+    assert "988" in messages[0]["text"]
+    assert HandoffQueue(engine).list() == []
+    assert {"event": "slot", "name": "topic", "value": "mood"} in [
+        {k: e.get(k) for k in ("event", "name", "value")} for e in events
+    ]
+
+
 def test_a_mood_disclosure_gets_the_labels_advice_support_and_a_follow_up(
     action_server_database, engine
 ):
