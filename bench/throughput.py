@@ -167,6 +167,11 @@ def start_sample(work: Path) -> Bot:
     return Bot("sample", process, port, time.monotonic() - start)
 
 
+def repeated(phrases: list[str], count: int) -> list[str]:
+    """``count`` messages: the phrases in turn, as often as it takes."""
+    return (phrases * (count // len(phrases) + 1))[:count]
+
+
 def conversation(url: str, messages: list[str]) -> list[float]:
     sender = f"bench-{uuid.uuid4().hex}"
     session = requests.Session()
@@ -308,7 +313,7 @@ def main() -> int:
     bots = []
     if args.url:
         url = f"{args.url.rstrip('/')}/webhooks/rest/webhook"
-        messages = (OURS * (args.messages // len(OURS) + 1))[: args.messages]
+        messages = repeated(OURS, args.messages)
         print(f"== {args.url}", flush=True)
         conversation(url, messages[:2])
         for concurrency in args.concurrency:
@@ -325,7 +330,7 @@ def main() -> int:
         figures: dict[tuple[str, int], dict[str, float]] = {}
         for bot, phrases in bots:
             print(f"== {bot.name}: cold start {bot.cold_s:.1f} s", flush=True)
-            messages = (phrases * (args.messages // len(phrases) + 1))[: args.messages]
+            messages = repeated(phrases, args.messages)
             # Warm-up, untimed: the first messages load what each server
             # loads lazily, and would be counted against one conversation.
             load(bot, 4, messages)
@@ -354,9 +359,7 @@ def main() -> int:
                 print(f"  memory {name}: {rss:.0f} MB resident, peak {peak:.0f} MB")
         for bot, phrases in bots:
             if bot.name == "ours" and args.stored:
-                messages = (phrases * (args.messages // len(phrases) + 1))[
-                    : args.messages
-                ]
+                messages = repeated(phrases, args.messages)
                 growth(bot, work / "conversations.db", sorted(args.stored), messages)
         if len(bots) == 2:
             print("== ours / sample, throughput:")

@@ -426,7 +426,7 @@ class SafetyScreen:
         if learned and level is Level.POSSIBLE and agrees:
             return result(Level.CRISIS, "phrases+classifier")
         # Near a crisis example in meaning: ask, whatever else was found.
-        near = learned and scores.get("neighbours", 0.0) >= limits.neighbours
+        near = learned and neighbours >= limits.neighbours
         if (
             level is Level.CONCERN
             and learned
