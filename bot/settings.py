@@ -104,6 +104,12 @@ class Settings(BaseSettings):
         "(default http://ACTIONS_HOST:ACTIONS_PORT/webhook)",
     )
 
+    run_state_file: Path = Field(
+        VAR_DIR / "run-state.json",
+        env="BOT_RUN_STATE",
+        description="`make run`: each server's process id and restart count",
+    )
+
     # -- make cluster (bot/run/cluster.py) -----------------------------------
     lb_port: int = Field(
         5080, env="LB_PORT", description="the cluster's load balancer (nginx) port"
@@ -135,6 +141,12 @@ class Settings(BaseSettings):
         VAR_DIR / "handoff-spool.jsonl",
         env="BOT_HANDOFF_SPOOL",
         description="file that keeps handoffs the database could not take",
+    )
+    retention_days: int = Field(
+        90,
+        env="BOT_RETENTION_DAYS",
+        description="`make purge` deletes conversations, SMS records and handoff "
+        "texts older than this many days",
     )
     clinic_file: Path = Field(
         DATA_DIR / "clinic.yml",

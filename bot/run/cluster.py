@@ -24,7 +24,6 @@ again. Its ports and process ids are in ``BOT_CLUSTER_DIR/state.json``
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import signal
@@ -42,10 +41,12 @@ from bot.run import services
 from bot.run.serve import (
     ServeError,
     child_env,
+    keep_files_private,
     role_command,
     stop,
     wait_until_up,
 )
+from bot.run.supervision import Member, restart_dead, write_state
 
 NGINX = "/usr/sbin/nginx"
 CLUSTER_DATABASE = "bot_cluster"
@@ -149,28 +150,6 @@ class ClusterError(RuntimeError):
 
 
 @dataclass
-class Member:
-    """One supervised process of the cluster."""
-
-    name: str
-    command: list[str]
-    env: dict[str, str]
-    url: str | None  # where it answers
-    health_url: str | None
-    process: subprocess.Popen | None = None
-    restarts: int = 0
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            self.command, cwd=settings.PROJECT_ROOT, env=self.env
-        )
-
-    @property
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-
-@dataclass
 class Cluster:
     work: Path
     lb_port: int
@@ -179,21 +158,11 @@ class Cluster:
     def state(self) -> dict:
         return {
             "lb_url": f"http://127.0.0.1:{self.lb_port}",
-            "members": {
-                member.name: {
-                    "pid": member.process.pid if member.process else None,
-                    "url": member.url,
-                    "restarts": member.restarts,
-                }
-                for member in self.members
-            },
+            "members": {member.name: member.state() for member in self.members},
         }
 
     def write_state(self) -> None:
-        path = self.work / "state.json"
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(self.state(), indent=2))
-        temporary.replace(path)
+        write_state(self.work / "state.json", self.state())
 
 
 def _ensure_database(admin_url: str, name: str) -> str:
@@ -324,16 +293,10 @@ def run(replicas: int) -> int:
         )
         while True:
             time.sleep(0.5)
-            for member in cluster.members:
-                if not member.alive:
-                    # Supervised: a server that died is started again; the
-                    # load balancer skips it meanwhile.
-                    code = member.process.returncode if member.process else None
-                    print(f"{member.name} exited (code {code}); starting it again",
-                          flush=True)  # fmt: skip
-                    member.restarts += 1
-                    member.start()
-                    cluster.write_state()
+            # Supervised: a server that died is started again; the load
+            # balancer skips it meanwhile.
+            if restart_dead(cluster.members):
+                cluster.write_state()
     except KeyboardInterrupt:
         return 0
     finally:
@@ -344,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot.run.cluster")
     parser.add_argument("--replicas", type=int, help="default BOT_CLUSTER_REPLICAS")
     args = parser.parse_args(argv)
+    keep_files_private()
     try:
         replicas = args.replicas or settings.load().cluster_replicas
         return run(replicas)

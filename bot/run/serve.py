@@ -2,7 +2,8 @@
 alerts worker, the Rasa server and the chat page.
 
 ``python -m bot.run.serve`` starts them all, waits until each answers, prints
-one "ready" line, and stops them all on Ctrl-C (or when any one dies).
+one "ready" line, starts again any that dies (``bot.run.supervision``), and
+stops them all on Ctrl-C.
 ``python -m bot.run.serve --shell`` starts the action server, the alerts
 worker and ``rasa shell``. ``--only ROLE`` runs one of them (rasa, actions,
 web, alerts) in the foreground, as a container does.
@@ -26,6 +27,7 @@ from pathlib import Path
 from bot import settings
 from bot.channels import web_page
 from bot.run import training
+from bot.run.supervision import Member, restart_dead, write_state
 
 STARTUP_TIMEOUT_S = 300
 
@@ -95,10 +97,6 @@ def role_command(
     return [sys.executable, "-m", module]
 
 
-def start(role: str, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen(role_command(role, env), cwd=settings.PROJECT_ROOT, env=env)
-
-
 def rasa_command(mode: str, model: Path, env: dict[str, str]) -> list[str]:
     common = [
         "--model", str(model),
@@ -127,48 +125,62 @@ def serve(shell: bool = False, model: Path | None = None) -> int:
     actions_url = f"http://{env['ACTIONS_HOST']}:{env['ACTIONS_PORT']}"
     rasa_url = f"http://{env['RASA_HOST']}:{env['RASA_PORT']}"
     page_url = web_page.web_url(config)
-    processes: list[subprocess.Popen] = []
+    members = [
+        Member("actions", role_command("actions", env), env, actions_url,
+               f"{actions_url}/health"),
+        Member("alerts", role_command("alerts", env), env, None, None),
+    ]  # fmt: skip
+    if not shell:
+        members += [
+            Member("web", role_command("web", env), env, page_url, f"{page_url}/"),
+            Member("rasa", rasa_command("run", model, env), env, rasa_url,
+                   f"{rasa_url}/webhooks/rest/"),
+        ]  # fmt: skip
+    shell_process: subprocess.Popen | None = None
 
     def on_signal(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
+
+    def save_state() -> None:
+        write_state(
+            config.run_state_file,
+            {"members": {member.name: member.state() for member in members}},
+        )
 
     # Ctrl-C and SIGTERM both stop everything, even where SIGINT arrives
     # ignored (a job started in the background by a non-interactive shell).
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        processes.append(start("actions", env))
-        processes.append(start("alerts", env))
-        wait_until_up(f"{actions_url}/health", processes[0], "the action server")
+        for member in members:
+            member.start()
+        for member in members:
+            if member.health_url:
+                wait_until_up(member.health_url, member.process, member.name)
+        save_state()
         if shell:
             shell_process = subprocess.Popen(
                 rasa_command("shell", model, env), cwd=settings.PROJECT_ROOT, env=env
             )
-            processes.append(shell_process)
-            return shell_process.wait()
-        page = start("web", env)
-        processes.append(page)
-        rasa = subprocess.Popen(
-            rasa_command("run", model, env), cwd=settings.PROJECT_ROOT, env=env
-        )
-        processes.append(rasa)
-        wait_until_up(f"{page_url}/", page, "the chat page")
-        wait_until_up(f"{rasa_url}/webhooks/rest/", rasa, "the Rasa server")
-        print(
-            f"Bot ready: chat page at {page_url}, "
-            f"chat at {rasa_url}/webhooks/rest/webhook "
-            f"(socket.io on {rasa_url}), actions at {actions_url}. "
-            "Ctrl-C stops them all.",
-            flush=True,
-        )
-        while all(p.poll() is None for p in processes):
+        else:
+            print(
+                f"Bot ready: chat page at {page_url}, "
+                f"chat at {rasa_url}/webhooks/rest/webhook "
+                f"(socket.io on {rasa_url}), actions at {actions_url}. "
+                "Ctrl-C stops them all.",
+                flush=True,
+            )
+        # Supervised: a server that dies is started again (bot.run.supervision);
+        # only the staff's own `rasa shell` ending ends the rest.
+        while shell_process is None or shell_process.poll() is None:
             time.sleep(0.5)
-        dead = next(p for p in processes if p.poll() is not None)
-        raise ServeError(f"a server exited (code {dead.returncode}); stopping")
+            if restart_dead(members):
+                save_state()
+        return shell_process.returncode
     except KeyboardInterrupt:
         return 0
     finally:
-        stop(processes)
+        stop([p for p in (shell_process, *(m.process for m in reversed(members))) if p])
 
 
 def run_only(role: str, model: Path | None = None) -> int:
@@ -180,6 +192,14 @@ def run_only(role: str, model: Path | None = None) -> int:
     os.execve(command[0], command, env)
 
 
+def keep_files_private() -> None:
+    """Files the servers create (conversations, handoff spool, SMS state) are
+    the bot's user's only, and so is var/ (umask 077, inherited by children)."""
+    os.umask(0o077)
+    settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
+    settings.VAR_DIR.chmod(0o700)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot.run.serve")
     parser.add_argument("--shell", action="store_true", help="rasa shell for staff")
@@ -188,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         "--only", choices=ROLES, help="run this one server in the foreground"
     )
     args = parser.parse_args(argv)
+    keep_files_private()
     try:
         if args.only:
             return run_only(args.only, args.model)

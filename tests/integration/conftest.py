@@ -219,6 +219,7 @@ def bot_files(work: Path, database_url: str) -> dict[str, str]:
         "BOT_DATABASE_URL": database_url,
         "BOT_TRACKER_DB": str(work / "conversations.db"),
         "BOT_HANDOFF_SPOOL": str(work / "spool.jsonl"),
+        "BOT_RUN_STATE": str(work / "run-state.json"),
     }
 
 

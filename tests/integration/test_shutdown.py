@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from bot import settings
+
 pytestmark = pytest.mark.integration
 
 
@@ -30,3 +32,11 @@ def test_ctrl_c_stops_every_server(bot):
         port = int(url.rsplit(":", 1)[1])
         with socket.socket() as sock:
             assert sock.connect_ex(("127.0.0.1", port)) != 0, f"{url} still open"
+
+
+def test_the_bots_files_are_its_users_only(bot):
+    """What the servers wrote (conversations, SMS state, handoffs) and var/."""
+    written = [p for p in bot.work.rglob("*") if p.is_file()]
+    assert any(p.name.startswith("conversations.db") for p in written)
+    assert [p.name for p in written if p.stat().st_mode & 0o077] == []
+    assert settings.VAR_DIR.stat().st_mode & 0o777 == 0o700
