@@ -17,8 +17,8 @@ export RASA_TELEMETRY_ENABLED ?= false
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: run test unit setup install web-deps browser services nginx cluster kb \
-	safety-model train shell deploy-check audit \
-	lint format validate test-core bench handoffs review-packet clean
+	safety-model train shell deploy-check audit private-var \
+	lint format validate test-core bench handoffs purge review-packet clean
 
 run: train
 	$(PY) -m bot.run.serve
@@ -34,7 +34,12 @@ test: setup browser services nginx lint deploy-check validate train
 unit: setup
 	$(PY) -m pytest tests/unit -q -n 2
 
-setup: install $(SPACY_PIPELINE) web-deps kb safety-model
+setup: private-var install $(SPACY_PIPELINE) web-deps kb safety-model
+
+# var/ holds patients' conversations, handoffs and SMS numbers: the bot's
+# user only (the servers also create their files with umask 077).
+private-var:
+	@mkdir -p var && chmod 700 var && chmod -R go-rwx var
 
 install: $(INSTALLED)
 
@@ -202,6 +207,11 @@ review-packet: kb
 
 handoffs: install
 	$(PY) -m bot.staff handoffs --status open
+
+# Deletes conversations, SMS records and handoff texts older than
+# BOT_RETENTION_DAYS (90); run daily from cron (README, Privacy).
+purge: install
+	$(PY) -m bot.privacy purge
 
 clean:
 	rm -rf $(VENV) $(DEPLOY_VENV) var models results .pytest_cache .ruff_cache \

@@ -46,6 +46,8 @@ from bot.content.replies import (
     with_welcome_and_reminder,
 )
 from bot.content.store import KnowledgeBaseUnavailable
+from bot.privacy.erase import forget_patient_data
+from bot.run.tracker_store import FORGOTTEN_SLOT
 from bot.safety.handoffs import Handoff, HandoffQueue, handoff_id_for
 from bot.safety.screen import Level, ScreenResult, default_screen
 from bot.safety.text import answer_to_question, is_question
@@ -113,6 +115,8 @@ def latest_facet(tracker: Tracker) -> str | None:
 
 # The id of the concern handoff whose direct safety question awaits an answer.
 SAFETY_QUESTION_SLOT = "safety_question"
+# The patient asked to delete this conversation; the next message confirms.
+FORGET_SLOT = "forget_request"
 # Whether the conversation is in Spanish, as the screen last judged it.
 SPANISH_SLOT = "spanish"
 
@@ -372,6 +376,47 @@ async def answer_safety_question(
     ]
 
 
+async def answer_forget_request(
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    otherwise: Callable[[], Any],
+) -> list[EventType]:
+    """The patient's reply to "Do you want me to delete this conversation?".
+
+    Yes: the bot's own records of it go first (handoff texts, SMS records),
+    then the conversation store deletes the whole conversation as it saves
+    this turn (the ``conversation_forgotten`` slot). No: nothing is deleted.
+    Anything else is another question: answered as usual, nothing deleted.
+    """
+    answer = answer_to_question(latest_text(tracker))
+    if answer is None:  # cleared first: asking again sets it again
+        return [SlotSet(FORGET_SLOT, None), *await otherwise()]
+    if answer == "no":
+        events = await respond(
+            dispatcher,
+            tracker,
+            lambda bot, channel: [bot.for_trigger("forget_kept", channel)],
+        )
+        return [*events, SlotSet(FORGET_SLOT, None)]
+    try:
+        await asyncio.to_thread(forget_patient_data, tracker.sender_id)
+    except Exception as error:
+        # Nothing deleted (the conversation neither): the patient is told so.
+        logger.error("a conversation could not be forgotten (%s)", type(error).__name__)
+        events = await respond(
+            dispatcher, tracker,
+            lambda bot, channel: [bot.for_trigger("forget_failed", channel)],
+        )  # fmt: skip
+        return [*events, SlotSet(FORGET_SLOT, None)]
+    logger.info("a patient asked to be forgotten: their records are erased")
+    await respond(
+        dispatcher,
+        tracker,
+        lambda bot, channel: [bot.for_trigger("forget_done", channel)],
+    )
+    return [SlotSet(FORGET_SLOT, None), SlotSet(FORGOTTEN_SLOT, True)]
+
+
 class ScreenedAction(Action, ABC):
     """An answer that first checks the safety screen and a pending question.
 
@@ -397,6 +442,10 @@ class ScreenedAction(Action, ABC):
             return await handle_crisis(dispatcher, tracker, result)
         if result.level is not None:
             return await handle_concern(dispatcher, tracker, result)
+        if tracker.get_slot(FORGET_SLOT):
+            return await answer_forget_request(
+                dispatcher, tracker, lambda: self.answer(dispatcher, tracker)
+            )
         return await self.answer(dispatcher, tracker)
 
     @abstractmethod
@@ -482,6 +531,22 @@ class ActionAnswerTopic(ScreenedAction):
 
         events = await respond(dispatcher, tracker, build, remind=remind)
         return events + (remembered_topic(chosen[0]) if chosen else [])
+
+
+class ActionForgetConversation(ScreenedAction):
+    """ "Delete my conversation": asks to confirm first (bot.privacy)."""
+
+    def name(self) -> str:
+        return "action_forget_conversation"
+
+    async def answer(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, remind: bool = False
+    ) -> list[EventType]:
+        def build(bot: Answers, channel: str | None) -> list[Reply]:
+            return [bot.for_intent("forget_me", None, channel)]
+
+        events = await respond(dispatcher, tracker, build, remind=remind)
+        return [*events, SlotSet(FORGET_SLOT, True)]
 
 
 class ActionAnswerFollowUp(ScreenedAction):

@@ -59,7 +59,9 @@ def engine_for(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    return create_engine(url, future=True, pool_pre_ping=True)
+    # hide_parameters: a database error's text (logged with its traceback)
+    # must not quote the values, which are patients' words.
+    return create_engine(url, future=True, pool_pre_ping=True, hide_parameters=True)
 
 
 def default_engine() -> Engine:

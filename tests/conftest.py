@@ -269,3 +269,16 @@ def _twilio() -> Iterator[FakeTwilio]:
 
 twilio_api = pytest.fixture(_twilio)
 session_twilio_api = pytest.fixture(scope="session")(_twilio)
+
+
+@pytest.fixture
+def action_server_database(bot_database, engine, tmp_path, monkeypatch):
+    """The action server's own database, loaded from the reviewed files."""
+    monkeypatch.setenv("BOT_HANDOFF_SPOOL", str(tmp_path / "spool.jsonl"))
+    monkeypatch.setenv("HANDOFF_WEBHOOK_URL", "")
+    load_knowledge(engine)
+    from actions import actions  # here: only the tests that use it import Rasa SDK
+
+    actions._answers = actions._handoffs = actions._safety_answers = None
+    yield KnowledgeBase(engine)
+    actions._answers = actions._handoffs = actions._safety_answers = None

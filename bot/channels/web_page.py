@@ -192,9 +192,14 @@ def load_assets(config: Settings, web_dir: Path = WEB_DIR) -> dict[str, Asset]:
         "/chat.js": web_dir / "chat.js",
         "/vendor/rasa-webchat.js": web_dir / WIDGET_JS.relative_to(WEB_DIR),
     }
+    bodies = {route: _read(path) for route, path in files.items()}
+    # The page tells patients how long the clinic keeps their conversation.
+    bodies["/"] = bodies["/"].replace(
+        b"{{RETENTION_DAYS}}", str(config.retention_days).encode()
+    )
     assets = {
-        route: _asset(_read(path), TEXT_TYPES[path.suffix])
-        for route, path in files.items()
+        route: _asset(body, TEXT_TYPES[files[route].suffix])
+        for route, body in bodies.items()
     }
     assets["/index.html"] = assets["/"]
     assets["/config.js"] = _asset(config_script(rasa_url(config)), TEXT_TYPES[".js"])

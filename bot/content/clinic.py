@@ -38,6 +38,8 @@ class Clinic:
             "clinic_address": self.address,
             "clinic_hours": self.hours,
             "booking_url": self.booking_url,
+            # Not the clinic's: how long the bot keeps conversations (privacy).
+            "retention_days": str(settings.load().retention_days),
         }
 
 

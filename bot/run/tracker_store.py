@@ -28,6 +28,12 @@ much work they take:
   moments of conversations, never the file's consistency. Handoffs are not
   kept here (``bot.safety``).
 
+It also forgets: a conversation whose tracker has the slot
+``conversation_forgotten`` set (the patient confirmed "forget me",
+``bot.privacy``) is deleted at that save instead of written, so that nothing
+of it is left, not even the confirming turn; ``forget`` and ``purge`` serve
+staff and ``make purge``.
+
 Registered by module path in the endpoint files::
 
     tracker_store:
@@ -44,15 +50,17 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from rasa.core.tracker_store import SQLTrackerStore
+from rasa.core.tracker_store import SQLTrackerStore, create_engine_kwargs
 from rasa.shared.core.events import SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import QueuePool
 
 logger = logging.getLogger(__name__)
 
+# Set by the action that carries out "forget me" (domain.yml).
+FORGOTTEN_SLOT = "conversation_forgotten"
 # Set on a tracker by ``retrieve``: how many of its events are already stored.
 _STORED = "_bot_stored_event_count"
 # Set by ``_additional_events`` and made ``_STORED`` once the save commits.
@@ -76,6 +84,15 @@ class CountingSQLTrackerStore(SQLTrackerStore):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if self.engine.dialect.name != "sqlite":
+            # Rasa logs a failed save's exception, whose text quotes the
+            # statement's parameters: the events, patients' words. Not here.
+            url = self.engine.url
+            self.engine.dispose()
+            self.engine = create_engine(
+                url, hide_parameters=True, **create_engine_kwargs(url)
+            )
+            self.sessionmaker = sessionmaker(bind=self.engine)
         if self.engine.dialect.name == "sqlite":
             # Rasa's engine opens the file anew for every session (NullPool):
             # under load, opening and closing was a tenth of the server's
@@ -87,6 +104,7 @@ class CountingSQLTrackerStore(SQLTrackerStore):
                 pool_size=2,
                 max_overflow=8,
                 connect_args={"check_same_thread": False},
+                hide_parameters=True,
             )
             event.listen(pooled, "connect", _sqlite_write_ahead_log)
             self.engine.dispose()
@@ -124,9 +142,65 @@ class CountingSQLTrackerStore(SQLTrackerStore):
         return iter(new)
 
     async def save(self, tracker: DialogueStateTracker) -> None:
+        if tracker.get_slot(FORGOTTEN_SLOT):
+            deleted = self.forget(tracker.sender_id)
+            logger.info("a conversation was deleted at the patient's request "
+                        "(%d events)", deleted)  # fmt: skip
+            setattr(tracker, _STORED, None)
+            return
         try:
             await super().save(tracker)
         except BaseException:
             setattr(tracker, _STORED, None)  # what was written is unknown
             raise
         setattr(tracker, _STORED, getattr(tracker, _SAVING, None))
+
+    def forget(self, sender_id: str) -> int:
+        """Delete every event of the conversation ``sender_id``; how many."""
+        with self.session_scope() as session:
+            deleted = (
+                session.query(self.SQLEvent)
+                .filter(self.SQLEvent.sender_id == sender_id)
+                .delete(synchronize_session=False)
+            )
+            session.commit()
+        return deleted
+
+    def purge(self, before: float) -> tuple[int, int]:
+        """Delete the conversations whose last event is older than ``before``
+        (a Unix time): (conversations, events) deleted."""
+        with self.session_scope() as session:
+            stale = (
+                session.query(self.SQLEvent.sender_id)
+                .group_by(self.SQLEvent.sender_id)
+                .having(func.max(self.SQLEvent.timestamp) < before)
+                .subquery()
+            )
+            senders = session.query(func.count()).select_from(stale).scalar()
+            events = (
+                session.query(self.SQLEvent)
+                .filter(self.SQLEvent.sender_id.in_(select(stale.c.sender_id)))
+                .delete(synchronize_session=False)
+            )
+            session.commit()
+        return senders, events
+
+
+def configured_store() -> CountingSQLTrackerStore:
+    """The conversation store of the profile's endpoints file, as the servers
+    use it (for staff commands and ``make purge``)."""
+    import os
+
+    from rasa.core.tracker_store import TrackerStore
+    from rasa.core.utils import read_endpoints_from_path
+    from rasa.shared.core.domain import Domain
+
+    from bot import settings
+    from bot.run.serve import child_env
+
+    for name, value in child_env().items():
+        os.environ.setdefault(name, value)
+    endpoints = read_endpoints_from_path(settings.load().endpoints_file)
+    domain = Domain.load(str(settings.PROJECT_ROOT / "domain.yml"))
+    store = TrackerStore.create(endpoints.tracker_store, domain)
+    return getattr(store, "_tracker_store", store)  # inside Rasa's awaitable wrapper

@@ -38,6 +38,9 @@ logger = logging.getLogger(__name__)
 
 STATUSES = ("open", "claimed", "resolved")
 LEVELS = ("crisis", "concern")
+# A handoff's message once the patient's words are erased (forget me, or the
+# retention period): the record of the handoff stays.
+ERASED = ""
 
 
 class HandoffNotFound(LookupError):
@@ -348,6 +351,42 @@ class HandoffQueue(TableStore):
             rewrite([])
         logger.info("replayed %d spooled handoff(s) into the database", len(handoffs))
         return len(handoffs)
+
+    def erase_text(
+        self, sender_id: str | None = None, before: dt.datetime | None = None
+    ) -> int:
+        """Drop the patient's words from the handoffs of ``sender_id`` (the
+        patient asked to be forgotten), or from those created ``before`` (the
+        retention period): the record stays, for the clinic's safety log, with
+        an empty message. Spooled ones too. Returns how many rows lost text."""
+        if sender_id is None and before is None:
+            raise ValueError("erase whose handoffs? give a sender id or a date")
+
+        def matches(handoff: Handoff) -> bool:
+            return (sender_id is None or handoff.sender_id == sender_id) and (
+                before is None or handoff.created_at < before
+            )
+
+        if self._spool.has_lines():
+            with self._spool.rewriting() as (handoffs, corrupt, rewrite):
+                if any(matches(h) and h.message for h in handoffs):
+                    if corrupt:  # a rewrite keeps handoffs only: keep these aside
+                        self._spool.set_aside(corrupt)
+                    rewrite([replace(h, message=ERASED) if matches(h) else h
+                             for h in handoffs])  # fmt: skip
+        statement = update(HandoffRow).where(HandoffRow.message != ERASED)
+        if sender_id is not None:
+            statement = statement.where(HandoffRow.sender_id == sender_id)
+        if before is not None:
+            statement = statement.where(HandoffRow.created_at < before)
+        with self._session() as session, session.begin():
+            return session.execute(statement.values(message=ERASED)).rowcount
+
+    def unresolved_senders(self) -> frozenset[str]:
+        """The conversations with a handoff staff have not resolved yet."""
+        query = select(HandoffRow.sender_id).where(HandoffRow.status != "resolved")
+        with self._session() as session:
+            return frozenset(session.scalars(query))
 
     def list(self, status: str | None = None) -> list[Handoff]:
         query = select(HandoffRow).order_by(HandoffRow.created_at)

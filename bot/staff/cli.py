@@ -13,6 +13,9 @@
                                            what patients asked that fell back or
                                            went to the dermatologist, by day and
                                            topic (--messages: their text too)
+    python -m bot.staff forget SENDER_ID   delete a conversation (the patient
+                                           asked by phone or in person): its
+                                           turns, SMS records and handoff texts
 
 IDs may be shortened to a unique prefix of at least 6 characters.
 """
@@ -22,13 +25,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 from typing import Any
 
-from bot import settings
 from bot.channels.sms.phone_numbers import ContactCipher, PhoneNumberKeyError
 from bot.channels.sms.store import SmsStore
+from bot.privacy.erase import forget as forget_everything
 from bot.safety.handoffs import STATUSES, Handoff, HandoffNotFound, HandoffQueue
 from bot.staff.shown import shown
 from bot.staff.unanswered import report as unanswered_report
@@ -53,17 +55,9 @@ def _table(handoffs: list[Handoff]) -> str:
 
 def tracker_store():
     """The tracker store of the profile's endpoints file (as the servers use it)."""
-    from rasa.core.tracker_store import TrackerStore
-    from rasa.core.utils import read_endpoints_from_path
-    from rasa.shared.core.domain import Domain
+    from bot.run.tracker_store import configured_store
 
-    from bot.run.serve import child_env
-
-    for name, value in child_env().items():
-        os.environ.setdefault(name, value)
-    endpoints = read_endpoints_from_path(settings.load().endpoints_file)
-    domain = Domain.load(str(settings.PROJECT_ROOT / "domain.yml"))
-    return TrackerStore.create(endpoints.tracker_store, domain)
+    return configured_store()
 
 
 async def all_conversations() -> list[tuple[str, list[dict[str, Any]]]]:
@@ -118,7 +112,7 @@ def _show(queue: HandoffQueue, handoff_id: str, as_json: bool) -> str:
         f"created {handoff.created_at:%Y-%m-%d %H:%M:%S} UTC via {handoff.channel}, "
         f"conversation {shown(handoff.sender_id)}",
         # What a patient wrote is printed, never acted on by the terminal.
-        f"message: {shown(handoff.message)}",
+        f"message: {shown(handoff.message) if handoff.message else '(erased)'}",
     ]
     if number:
         lines.append(f"call back: {shown(number)}")
@@ -201,6 +195,12 @@ def main(argv: list[str] | None = None) -> int:
         "sign-offs", help="which entries a clinician has signed off, and which not"
     )
     signoffs.add_argument("--missing", action="store_true", help="only those not")
+    forget = commands.add_parser(
+        "forget",
+        help="delete a conversation, its SMS records and its handoffs' message "
+        "text (the patient asked; the handoffs' records stay)",
+    )
+    forget.add_argument("sender_id", help="the conversation id (see `show`)")
     args = parser.parse_args(argv)
 
     if args.command in ("sign-off", "sign-offs"):
@@ -211,6 +211,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     queue = HandoffQueue()
     queue.replay_spool()
+    if args.command == "forget":
+        print(
+            f"conversation {shown(args.sender_id)}: {forget_everything(args.sender_id)}"
+        )
+        return 0
     try:
         if args.command == "handoffs":
             handoffs, error = queue.list_with_spooled(args.status)

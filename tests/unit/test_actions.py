@@ -18,19 +18,10 @@ from bot import settings
 from bot.content.answers import emergency_text, render
 from bot.content.clinic import load_clinic
 from bot.content.signoff import SignOffs
-from bot.content.store import KnowledgeBase, load_knowledge
 from bot.safety.handoffs import HandoffQueue
 
-
-@pytest.fixture(autouse=True)
-def action_server_database(bot_database, engine, tmp_path, monkeypatch):
-    """The action server's own database, loaded from the reviewed files."""
-    monkeypatch.setenv("BOT_HANDOFF_SPOOL", str(tmp_path / "spool.jsonl"))
-    monkeypatch.setenv("HANDOFF_WEBHOOK_URL", "")
-    load_knowledge(engine)
-    actions._answers = actions._handoffs = actions._safety_answers = None
-    yield KnowledgeBase(engine)
-    actions._answers = actions._handoffs = actions._safety_answers = None
+# Every test here runs on the action server's own database (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("action_server_database")
 
 
 def make_tracker(
@@ -86,6 +77,7 @@ ORACLE = yaml.safe_load(
 NO_FOLLOW_UPS = {
     "book_appointment", "ask_clinic_info", "ask_medical_decision", "request_human",
     "ask_help", "greet", "goodbye", "thank", "bot_challenge", "out_of_scope",
+    "forget_me",
 }  # fmt: skip
 
 

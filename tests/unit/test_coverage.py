@@ -33,6 +33,9 @@ TRIGGERS = {
     "sms_help",
     "sms_opt_out",
     "sms_opt_in",
+    "forget_done",
+    "forget_kept",
+    "forget_failed",
 }
 
 
@@ -51,7 +54,10 @@ RULE_ACTIONS = rule_actions()
 
 
 # Actions that answer an intent's own topic, and those that answer from context.
-TOPIC_ACTIONS = {"action_answer_topic", "action_handle_crisis", "action_handle_concern"}
+TOPIC_ACTIONS = {
+    "action_answer_topic", "action_handle_crisis", "action_handle_concern",
+    "action_forget_conversation",
+}  # fmt: skip
 CONTEXT_ACTIONS = {"ask_follow_up": "action_answer_follow_up"}
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.db import engine_for
 from bot.safety.alerts import StaffNotifier, alert_payload
@@ -278,3 +279,17 @@ def test_an_escalation_just_before_the_concern_alerts_reservation_is_not_held_ba
     assert notifier.notify_due() == 1  # the urgent one, now
     levels = [a["level"] for a in webhook.alerts_for(concern.id)]
     assert levels == ["concern", "crisis"]
+
+
+def test_a_database_error_does_not_quote_the_patients_words(queue, engine):
+    """Errors are logged with their text: it must not hold the message."""
+    queue.list()  # the tables exist
+    with engine.begin() as connection:  # the INSERT itself fails
+        connection.exec_driver_sql(
+            "CREATE TRIGGER refuse BEFORE INSERT ON handoffs "
+            "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+        )
+    with pytest.raises(SQLAlchemyError) as failed:
+        queue._insert([queue.new("patient-1", "rest", "crisis", "my secret words")])
+    assert "INSERT INTO handoffs" in str(failed.value)
+    assert "secret" not in str(failed.value)

@@ -19,8 +19,9 @@ from rasa.shared.core.events import (
 from rasa.shared.core.trackers import DialogueStateTracker
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
-from bot.run.tracker_store import CountingSQLTrackerStore
+from bot.run.tracker_store import FORGOTTEN_SLOT, CountingSQLTrackerStore
 
 DOMAIN = Domain.from_yaml(
     """
@@ -29,6 +30,9 @@ intents: [greet]
 slots:
   topic:
     type: text
+    mappings: [{type: custom}]
+  conversation_forgotten:
+    type: bool
     mappings: [{type: custom}]
 responses:
   utter_greet: [{text: hi}]
@@ -209,3 +213,74 @@ def test_sqlite_keeps_a_write_ahead_log(tmp_path):
     finally:
         store.engine.dispose()
     assert (mode, synchronous) == ("wal", 1)  # 1 = NORMAL
+
+
+def test_a_conversation_the_patient_had_forgotten_is_deleted_not_saved(place):
+    store = CountingSQLTrackerStore(DOMAIN, **place)
+    try:
+
+        async def run() -> None:
+            for sender in ("forgotten", "other"):
+                tracker = await store.create_tracker(sender)
+                tracker.update_with_events(turn("delete my conversation"), DOMAIN)
+                await store.save(tracker)
+            tracker = await store.retrieve("forgotten")
+            tracker.update_with_events(
+                [*turn("yes"), SlotSet(FORGOTTEN_SLOT, True)], DOMAIN
+            )
+            await store.save(tracker)
+            # Saved again in the same turn (Rasa may): still nothing.
+            await store.save(tracker)
+
+        asyncio.run(run())
+    finally:
+        store.engine.dispose()
+    assert stored(place, "forgotten") == []
+    assert [e["text"] for e in stored(place, "other") if e["event"] == "user"] == [
+        "delete my conversation"
+    ]
+
+
+def test_purge_deletes_conversations_whose_last_message_is_older(place):
+    store = CountingSQLTrackerStore(DOMAIN, **place)
+    try:
+
+        async def run() -> None:
+            for sender in ("old", "recent"):
+                tracker = await store.create_tracker(sender)
+                tracker.update_with_events(turn("hello"), DOMAIN)
+                await store.save(tracker)
+
+        asyncio.run(run())
+        cut = time.time()
+        time.sleep(0.01)
+
+        async def later() -> None:
+            tracker = await store.retrieve("recent")
+            tracker.update_with_events(turn("still here"), DOMAIN)
+            await store.save(tracker)
+
+        asyncio.run(later())
+        assert store.purge(cut) == (1, 6)  # session start + one turn
+        assert store.purge(cut) == (0, 0)
+    finally:
+        store.engine.dispose()
+    assert stored(place, "old") == []
+    texts = [e["text"] for e in stored(place, "recent") if e["event"] == "user"]
+    assert texts == ["hello", "still here"]  # all of it: its last message is new
+
+
+def test_a_failed_save_does_not_quote_the_patients_words(place):
+    """Rasa logs a failed save's exception: its text must not hold the events."""
+    store = CountingSQLTrackerStore(DOMAIN, **place)
+    try:
+        tracker = asyncio.run(store.create_tracker("sender"))
+        tracker.update_with_events(turn("my secret words"), DOMAIN)
+        store.SQLEvent.__table__.drop(store.engine)
+        with pytest.raises(SQLAlchemyError) as failed:
+            asyncio.run(store.save(tracker))
+        assert "INSERT INTO events" in str(failed.value)  # the real failure
+        assert "secret" not in str(failed.value)
+    finally:
+        store.SQLEvent.__table__.create(store.engine, checkfirst=True)
+        store.engine.dispose()

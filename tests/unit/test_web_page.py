@@ -45,7 +45,13 @@ class Page:
 
 @pytest.fixture
 def page_env() -> dict[str, str]:
-    return {"WEB_HOST": "127.0.0.1", "WEB_PORT": "0", "RASA_PORT": "5999"}
+    return {"WEB_HOST": "127.0.0.1", "WEB_PORT": "0", "RASA_PORT": "5999",
+            "BOT_RETENTION_DAYS": "45"}  # fmt: skip
+
+
+def served_page() -> bytes:
+    """index.html as served: with the retention period of ``page_env``."""
+    return (WEB_DIR / "index.html").read_bytes().replace(b"{{RETENTION_DAYS}}", b"45")
 
 
 @pytest.fixture
@@ -223,7 +229,7 @@ def test_the_page_is_served_with_its_security_headers(page: Page):
     assert "ws://127.0.0.1:5999" in policy["connect-src"]
     assert response.getheader("X-Content-Type-Options") == "nosniff"
     assert response.getheader("Referrer-Policy") == "no-referrer"
-    assert body == (WEB_DIR / "index.html").read_bytes()
+    assert body == served_page()
 
 
 def test_the_page_says_what_the_bot_is_and_who_to_call(page: Page):
@@ -234,6 +240,16 @@ def test_the_page_says_what_the_bot_is_and_who_to_call(page: Page):
     assert "not medical advice" in text
     assert "call 911" in text
     assert "988" in text
+
+
+def test_the_page_says_how_long_the_conversation_is_kept_and_how_to_delete_it(
+    page: Page,
+):
+    _, body = page.request("/")
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body.decode()))
+    assert "keeps the conversation for 45 days" in text
+    assert 'type "delete my conversation"' in text
+    assert "RETENTION" not in text
 
 
 def test_the_config_script_tells_the_page_where_rasa_is(page: Page):
@@ -310,7 +326,7 @@ def test_no_other_path_is_served(page: Page, path: str):
 def test_a_query_string_does_not_change_the_file(page: Page):
     response, body = page.request("/?file=../pyproject.toml")
     assert response.status == 200
-    assert body == (WEB_DIR / "index.html").read_bytes()
+    assert body == served_page()
 
 
 def test_only_get_and_head_are_answered(page: Page):

@@ -185,3 +185,34 @@ class SmsStore(TableStore):
         with self._session() as session:
             row = session.get(SmsMenuRow, sender_id)
             return json.loads(row.buttons) if row else []
+
+    # -- privacy (bot.privacy) ---------------------------------------------
+    def forget(self, sender_id: str, keep_contact: bool = False) -> int:
+        """Delete what the channel keeps of ``sender_id``: its call-back number
+        (unless ``keep_contact``: staff still have to call), menu and message
+        records; not an opt-out, which STOP requires to be honoured."""
+        where = [
+            (SmsMenuRow, SmsMenuRow.sender_id == sender_id),
+            (SmsMessageRow, SmsMessageRow.sender_id == sender_id),
+        ]
+        if not keep_contact:
+            where.append((SmsContactRow, SmsContactRow.sender_id == sender_id))
+        return self._delete(*where)
+
+    def purge(self, before: dt.datetime, keep: frozenset[str] = frozenset()) -> int:
+        """Delete call-back numbers, menus and message records older than
+        ``before``; the call-back numbers of the senders in ``keep`` (a
+        handoff still open: staff must be able to call) stay."""
+        return self._delete(
+            (SmsContactRow, (SmsContactRow.updated_at < before)
+             & SmsContactRow.sender_id.not_in(keep)),
+            (SmsMenuRow, SmsMenuRow.sent_at < before),
+            (SmsMessageRow, SmsMessageRow.received_at < before),
+        )  # fmt: skip
+
+    def _delete(self, *where: tuple[type[Base], Any]) -> int:
+        with self._session() as session, session.begin():
+            return sum(
+                session.execute(delete(row).where(condition)).rowcount
+                for row, condition in where
+            )
