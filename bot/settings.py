@@ -125,6 +125,22 @@ class Settings(BaseSettings):
         description="the cluster's nginx configuration, logs and state.json",
     )
 
+    # -- Rate limits (bot/channels/limits.py) ---------------------------------
+    rate_per_sender: int = Field(
+        20,
+        env="BOT_RATE_PER_SENDER",
+        description="messages a conversation may send per window before a "
+        "polite 'please wait' (a flagged message is never limited)",
+    )
+    rate_per_address: int = Field(
+        60,
+        env="BOT_RATE_PER_ADDRESS",
+        description="messages one network address may send per window",
+    )
+    rate_window_s: float = Field(
+        60.0, env="BOT_RATE_WINDOW_S", description="the rate limits' window"
+    )
+
     # -- Storage -------------------------------------------------------------
     database_url: str = Field(
         "",

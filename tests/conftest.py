@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import threading
 import time
@@ -19,6 +20,12 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
 from bot import settings
+
+# Every bot the tests start sends everything from 127.0.0.1, and some tests
+# send dozens of messages a minute: the rate limits are off for them, except
+# in tests/integration/test_rate_limits.py, which sets its own.
+os.environ.setdefault("BOT_RATE_PER_SENDER", "0")
+os.environ.setdefault("BOT_RATE_PER_ADDRESS", "0")
 from bot.content.store import KnowledgeBase, load_knowledge
 from bot.db import engine_for
 from bot.run import services

@@ -22,7 +22,8 @@ from typing import Any
 from rasa.core.channels.channel import UserMessage
 
 from bot import settings
-from bot.content.answers import emergency_text, unavailable_text
+from bot.channels import limits
+from bot.content.answers import Answers, ReviewedFiles, emergency_text, unavailable_text
 from bot.run import rasa_speedups
 from bot.safety.handoffs import HandoffQueue, handoff_id_for
 from bot.safety.screen import Level, ScreenResult, default_screen
@@ -87,6 +88,38 @@ async def safe_reply(
     except Exception:  # not even the clinic file: still a safe answer
         logger.exception("the clinic's details could not be read")
         return emergency_text()
+
+
+def rate_limited_text(channel: str | None) -> str:
+    """The reply to a message over a rate limit: wait, the clinic's phone,
+    911 and 988 (a reviewed entry, read from the files, not the database)."""
+    try:
+        return _reviewed().for_trigger("rate_limited", channel).text
+    except Exception:
+        logger.exception("the rate-limit reply could not be read")
+        return emergency_text()
+
+
+_reviewed_answers: Answers | None = None
+
+
+def _reviewed() -> Answers:
+    global _reviewed_answers
+    if _reviewed_answers is None:
+        _reviewed_answers = Answers(ReviewedFiles())
+    return _reviewed_answers
+
+
+async def limited(sender_id: str, address: str | None, result: ScreenResult) -> int:
+    """How far over its rate limits this message is (0: not limited). A
+    message the screen flagged is never limited (and not counted)."""
+    if result.flagged:
+        return 0
+    try:
+        return await limits.default_limits().excess(sender_id, address)
+    except Exception:
+        logger.exception("the rate limits could not be checked")
+        return 0
 
 
 async def process(

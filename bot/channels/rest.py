@@ -23,7 +23,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels import guard, payloads
+from bot.channels import guard, limits, payloads
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +93,12 @@ def clean_message(text: Any) -> str:
     return text
 
 
+def client_address(request: Request) -> str:
+    """The client's address: the proxy's forwarded one where Sanic is told to
+    trust it (``SANIC_PROXIES_COUNT`` in the environment), else the peer."""
+    return request.remote_addr or request.ip or ""
+
+
 class PatientRestInput(RestInput):
     """REST webhook for the website and tests: ``POST {"sender", "message"}``."""
 
@@ -122,9 +128,18 @@ class PatientRestInput(RestInput):
                 incoming = parse_body(request.body)
             except BadRequest as error:
                 return response.json({"error": str(error)}, status=error.status)
+            text = payloads.as_text(incoming.text)  # typed "/intent" is words
+            screened = guard.screen(text)
+            if await guard.limited(incoming.sender, client_address(request), screened):
+                return response.json(
+                    [{"recipient_id": incoming.sender,
+                      "text": guard.rate_limited_text(self.name())}],
+                    status=429,
+                    headers={"Retry-After": str(int(limits.default_limits().window_s))},
+                )  # fmt: skip
             collector = CollectingOutputChannel()
             message = UserMessage(
-                payloads.as_text(incoming.text),  # typed "/intent" is words
+                text,
                 collector,
                 incoming.sender,
                 input_channel=self.name(),
@@ -133,7 +148,7 @@ class PatientRestInput(RestInput):
             # The action server down, slow or failing: never leave the patient
             # without an answer, nor a crisis without a handoff.
             safe = await guard.process(
-                on_new_message, message, lambda: bool(collector.messages)
+                on_new_message, message, lambda: bool(collector.messages), screened
             )
             if safe is not None:
                 return response.json([{"recipient_id": incoming.sender, "text": safe}])

@@ -36,6 +36,7 @@ from bot.channels.rest import (
     BadRequest,
     clean_message,
     clean_sender,
+    client_address,
 )
 from bot.channels.web_page import page_origins
 
@@ -74,15 +75,26 @@ class PatientSocketIOInput(SocketIOInput):
         logger.info("socket.io accepts the chat page's origins: %s", origins)
 
         @sio.on(self.user_message_evt, namespace=self.namespace)
-        async def handle_message(sid: str, data: Any) -> None:
+        async def handle_message(sid: str, data: Any = None, *_more: Any) -> None:
+            # A packet without data is a bad message (answered as one); any
+            # argument after the first is ignored (found by test_fuzz.py).
             try:
                 message, room = self._message(sid, data, CountingOutput(
                     sio, self.bot_message_evt))  # fmt: skip
             except BadRequest as error:
                 await sio.emit(self.bot_message_evt, {"text": str(error)}, room=sid)
                 return
+            screened = guard.screen(message.text or "")
+            request = (sio.get_environ(sid, self.namespace) or {}).get("sanic.request")
+            address = client_address(request) if request is not None else None
+            if await guard.limited(message.sender_id, address, screened):
+                text = guard.rate_limited_text(self.name())
+                await sio.emit(self.bot_message_evt, {"text": text}, room=room)
+                return
             output = message.output_channel
-            safe = await guard.process(on_new_message, message, lambda: output.sent > 0)
+            safe = await guard.process(
+                on_new_message, message, lambda: output.sent > 0, screened
+            )
             if safe is not None:
                 await sio.emit(self.bot_message_evt, {"text": safe}, room=room)
 

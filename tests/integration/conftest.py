@@ -223,6 +223,58 @@ def bot_files(work: Path, database_url: str) -> dict[str, str]:
     }
 
 
+def own_bot(
+    work: Path, webhook, twilio, settings_env: dict[str, str]
+) -> Iterator[RunningBot]:
+    """A bot of a test module's own, as `make run` starts it, on SQLite files
+    under ``work``, with ``settings_env`` on top (a generator for a fixture:
+    yields the running bot, then stops it)."""
+    database_url = f"sqlite:///{work / 'bot.db'}"
+    load_knowledge(engine_for(database_url))
+    rasa_port, actions_port, web_port = free_port(), free_port(), free_port()
+    sms_env = sms_settings(twilio)
+    env = {
+        **sms_env,
+        **os.environ,
+        **bot_files(work, database_url),
+        "HANDOFF_WEBHOOK_URL": webhook.url,
+        "RASA_PORT": str(rasa_port),
+        "ACTIONS_PORT": str(actions_port),
+        "WEB_PORT": str(web_port),
+        "RASA_PUBLIC_URL": "",
+        "WEB_PUBLIC_URL": "",
+        **settings_env,
+    }
+    output: list[str] = []
+    process = start_until_ready("bot.run.serve", env, "Bot ready", output)
+    yield RunningBot(
+        process, f"http://127.0.0.1:{rasa_port}", f"http://127.0.0.1:{actions_port}",
+        database_url, work, None, webhook, twilio, sms_env,
+        output=output, web_url=f"http://127.0.0.1:{web_port}",
+    )  # fmt: skip
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        raise
+
+
+def own_bot_fixture(name: str, **settings_env: str):
+    """A module-scoped fixture of a bot of the module's own (``own_bot``)."""
+
+    @pytest.fixture(scope="module")
+    def running(
+        tmp_path_factory, session_webhook, session_twilio_api
+    ) -> Iterator[RunningBot]:
+        yield from own_bot(
+            tmp_path_factory.mktemp(name), session_webhook, session_twilio_api,
+            settings_env,
+        )  # fmt: skip
+
+    return running
+
+
 @pytest.fixture(scope="session")
 def free_ports():
     """Hands out free local ports (for servers a test starts itself)."""

@@ -11,22 +11,12 @@ import signal
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
 
 from bot.content.answers import emergency_text, unavailable_text
-from bot.content.store import load_knowledge
-from bot.db import engine_for
-from tests.integration.conftest import (
-    RunningBot,
-    bot_files,
-    free_port,
-    sms_settings,
-    start_until_ready,
-)
+from tests.integration.conftest import RunningBot, own_bot_fixture
 from tests.integration.test_crisis_path import Widget, handoffs_of
 
 pytestmark = pytest.mark.integration
@@ -34,42 +24,8 @@ pytestmark = pytest.mark.integration
 SAFE_REPLY_S = 3.0
 
 
-@pytest.fixture(scope="module")
-def supervised(
-    tmp_path_factory, session_webhook, session_twilio_api
-) -> Iterator[RunningBot]:
-    """A bot of its own, as `make run` starts it, whose servers the tests kill."""
-    work: Path = tmp_path_factory.mktemp("supervised")
-    database_url = f"sqlite:///{work / 'bot.db'}"
-    load_knowledge(engine_for(database_url))
-    rasa_port, actions_port, web_port = free_port(), free_port(), free_port()
-    sms_env = sms_settings(session_twilio_api)
-    env = {
-        **sms_env,
-        **os.environ,
-        **bot_files(work, database_url),
-        "HANDOFF_WEBHOOK_URL": session_webhook.url,
-        "HANDOFF_RETRY_INTERVAL_S": "1",
-        "RASA_PORT": str(rasa_port),
-        "ACTIONS_PORT": str(actions_port),
-        "WEB_PORT": str(web_port),
-        "RASA_PUBLIC_URL": "",
-        "WEB_PUBLIC_URL": "",
-    }
-    output: list[str] = []
-    process = start_until_ready("bot.run.serve", env, "Bot ready", output)
-    running = RunningBot(
-        process, f"http://127.0.0.1:{rasa_port}", f"http://127.0.0.1:{actions_port}",
-        database_url, work, None, session_webhook, session_twilio_api, sms_env,
-        output=output, web_url=f"http://127.0.0.1:{web_port}",
-    )  # fmt: skip
-    yield running
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(timeout=30)
-    except Exception:
-        os.killpg(process.pid, signal.SIGKILL)
-        raise
+# A bot of its own, as `make run` starts it, whose servers the tests kill.
+supervised = own_bot_fixture("supervised", HANDOFF_RETRY_INTERVAL_S="1")
 
 
 def members(bot: RunningBot) -> dict:

@@ -36,6 +36,7 @@ TRIGGERS = {
     "forget_done",
     "forget_kept",
     "forget_failed",
+    "rate_limited",
 }
 
 

@@ -276,6 +276,14 @@ class SmsInput(InputChannel):
         if word is Keyword.HELP:
             return await self._send_trigger(inbound.number, "sms_help", sender_id)
 
+        # A burst is told once a window to wait (a flagged text never is).
+        excess = await guard.limited(sender_id, None, screened)
+        if excess > 1:
+            return "rate_limited"
+        if excess:
+            logger.info("an SMS sender went over its rate limit")
+            return await self._send_trigger(inbound.number, "rate_limited")
+
         if not inbound.text:  # a picture or an empty text: nothing to read
             return await self._send_trigger(inbound.number, "fallback", sender_id)
         typed = payloads.as_text(inbound.text)  # a typed "/intent" is words
