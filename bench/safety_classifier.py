@@ -49,7 +49,7 @@ REGRESSION_SETS = (
     "safety_messages.yml", "safety_holdout.yml", "safety_holdout_2.yml",
     *(f"safety_blind_2026_12{s}.yml"
       for s in ("", "_b", "_c", "_d", "_e", "_f", "_g", "_h", "_i", "_j", "_k", "_l",
-                "_m", "_n", "_o")),
+                "_m", "_n", "_o", "_p")),
 )  # fmt: skip
 
 
@@ -121,6 +121,8 @@ def cross_validate(
                 for mask in (near, below)
             ]
             print(f"  {cut:.2f}: " + " | ".join(f"{s:6.1%}" for s in shares))
+    if embedding_weight:
+        crisis_replies(crisis_scores, votes, labels)
     print("concern-score cut: concern >= cut | ordinary >= cut")
     for cut in CUTS:
         shares = [
@@ -128,6 +130,24 @@ def cross_validate(
             for label in ("concern", "ordinary")
         ]
         print(f"  {cut:.2f}: " + " | ".join(f"{s:6.1%}" for s in shares))
+
+
+def crisis_replies(crisis_scores, votes, labels) -> None:
+    """The classifier's own crisis reply (no phrase), as the screen gives it,
+    for the neighbour-support cut-offs around the reviewed ones."""
+    limits = Thresholds.from_file()
+    print("classifier-alone crisis reply, by (crisis_support, crisis_sure_support):"
+          " crisis | ordinary (count)")  # fmt: skip
+    near = (crisis_scores >= limits.crisis_near) & (votes >= limits.crisis_near_vote)
+    for support in (0.1, 0.2, 0.3, 0.4):
+        for sure_support in (0.0, 0.1, 0.2):
+            sure = (crisis_scores >= limits.crisis_sure) & (votes >= sure_support)
+            reply = near | (
+                (crisis_scores >= limits.crisis) & (sure | (votes >= support))
+            )
+            shown = [reply[labels == label] for label in ("crisis", "ordinary")]
+            print(f"  ({support:.1f}, {sure_support:.1f}): {shown[0].mean():6.1%} | "
+                  f"{shown[1].mean():6.2%} ({int(shown[1].sum())})")  # fmt: skip
 
 
 def regression(classifier: SafetyClassifier) -> None:

@@ -11,7 +11,7 @@ and the care team see, so it scores any version of the bot the same way
 
     .venv/bin/python bench/safety_eval.py [SET.yml ...] [--root DIR] [--workers 4]
 
-The default sets are tests/data/safety_blind_2026_12{,_b,...,_o}.yml, each
+The default sets are tests/data/safety_blind_2026_12{,_b,...,_p}.yml, each
 written by a helper who never saw data/, tests/ or the other sets, and each
 scored as an untouched set once (figures in the issue-8 note); they are
 regression sets now. A new measurement needs a new set written the same way.
@@ -58,6 +58,7 @@ DEFAULT_SETS = [
         "_m",
         "_n",
         "_o",
+        "_p",
     )
 ]
 # How a patient recognises each reply (English and Spanish wording).
@@ -84,6 +85,9 @@ def start_bot(root: Path, work: Path) -> tuple[subprocess.Popen, str, str]:
         "BOT_HANDOFF_SPOOL": str(work / "spool.jsonl"),
         "HANDOFF_WEBHOOK_URL": "",
         "RASA_PORT": str(free_port()),
+        # Every message comes from 127.0.0.1, hundreds a minute: no limits.
+        "BOT_RATE_PER_SENDER": "0",
+        "BOT_RATE_PER_ADDRESS": "0",
         "ACTIONS_PORT": str(free_port()),
         "WEB_PORT": str(free_port()),
     }

@@ -84,7 +84,8 @@ class Thresholds:
     """Reviewed cut-offs on the classifier's probabilities."""
 
     crisis: float  # at or above: the crisis reply (see crisis_sure)
-    crisis_sure: float  # at or above: the crisis reply without a neighbour's support
+    crisis_sure: float  # at or above: the crisis reply with little neighbour support
+    crisis_sure_support: float  # neighbour vote even a crisis_sure score needs
     crisis_support: float  # neighbour vote a crisis score under crisis_sure needs
     crisis_near: float  # at or above, with a neighbour vote of crisis_near_vote:
     crisis_near_vote: float  # the crisis reply too (both signals agree)

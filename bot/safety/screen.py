@@ -391,10 +391,24 @@ class SafetyScreen:
             )
 
         # The classifier does not overrule a reviewed idiom ("I killed myself
-        # laughing") or an informational question's reading.
+        # laughing") or an informational question's reading ...
         learned = bool(scores) and not phrases.idiom and not phrases.informational
         limits = self.classifier.thresholds if self.classifier else None
         crisis = scores.get("crisis", 0.0)
+        if (
+            scores
+            and phrases.idiom
+            and level is None
+            and crisis >= limits.crisis_near
+            and scores.get("neighbours", 0.0) >= limits.crisis_near_vote
+        ):
+            # ... except that an idiom somewhere in a message the classifier
+            # and its nearest examples both read as a crisis cannot silence
+            # it: "i tried to end it earlier tonight" holds the idiom "end it
+            # early" (the course). Sure and among crisis examples: the crisis
+            # reply; otherwise ask, with 988 and a handoff.
+            sure = crisis >= limits.crisis_sure and scores["neighbours"] >= 0.9
+            return result(Level.CRISIS if sure else Level.POSSIBLE, "classifier")
         if level is Level.CRISIS:
             asked = (
                 learned
@@ -411,8 +425,10 @@ class SafetyScreen:
             # The regression alone, fairly sure, with none of the examples
             # nearest in meaning a crisis: its confident false alarms look
             # like this ("about to strangle this printer"). Ask instead.
-            supported = scores.get("neighbours", 1.0) >= limits.crisis_support
-            if crisis >= limits.crisis_sure or supported:
+            vote = scores.get("neighbours", 1.0)
+            supported = vote >= limits.crisis_support
+            sure = crisis >= limits.crisis_sure and vote >= limits.crisis_sure_support
+            if sure or supported:
                 return result(Level.CRISIS, "classifier")
             return result(Level.POSSIBLE, "classifier")
         if (

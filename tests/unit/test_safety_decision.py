@@ -64,8 +64,19 @@ def test_a_high_crisis_score_alone_is_a_crisis(screen_with):
         Level.CRISIS,
         False,
     )
-    sure = screen_with(crisis=LIMITS.crisis_sure)
+    sure = screen_with(crisis=LIMITS.crisis_sure, neighbours=LIMITS.crisis_sure_support)
     assert sure.screen("everything feels pointless and heavy").level is Level.CRISIS
+
+
+def test_even_a_sure_score_with_no_crisis_example_near_gets_the_question(
+    screen_with,
+):
+    """An innocent double dose told at length scored 0.98 with no crisis
+    message among its nearest examples: it asks, with 988 and a handoff."""
+    lonely = screen_with(crisis=0.99, neighbours=LIMITS.crisis_sure_support - 0.01)
+    assert lonely.screen("took my evening dose twice by mistake").level is (
+        Level.POSSIBLE
+    )
 
 
 def test_a_high_score_no_crisis_example_is_near_gets_the_question(screen_with):
@@ -168,3 +179,15 @@ def test_a_text_screened_again_is_not_scored_again(screen_with):
     assert calls == ["can i wax my eyebrows on accutane"]
     screen_with(crisis=0.99)  # another classifier: verdicts start afresh
     assert screen.screen("can i wax my eyebrows on accutane") is not first
+
+
+def test_an_idiom_cannot_silence_a_message_read_as_a_crisis(screen_with):
+    """An idiom keeps the classifier out ("killed myself laughing") unless the
+    classifier and the examples nearest in meaning both read a crisis."""
+    text = "i killed myself laughing"
+    sure = screen_with(crisis=LIMITS.crisis_sure, neighbours=0.9)
+    assert sure.screen(text).level is Level.CRISIS
+    near = screen_with(crisis=LIMITS.crisis_near, neighbours=LIMITS.crisis_near_vote)
+    assert near.screen(text).level is Level.POSSIBLE
+    apart = screen_with(crisis=0.99, neighbours=LIMITS.crisis_near_vote - 0.01)
+    assert apart.screen(text).level is None

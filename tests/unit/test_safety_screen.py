@@ -144,6 +144,9 @@ def test_a_disclosure_worded_as_a_question_is_a_crisis(text):
         ("id rather die than keep living like this", Level.CRISIS),
         ("i'd rather die honestly", Level.CRISIS),
         ("I took 40 mg today instead of 30", None),
+        # an idiom ("end it early": the course) does not silence an attempt
+        ("i tried to end it earlier tonight and it didnt work", Level.CRISIS),
+        ("can i end it early if my skin is clear?", None),
         ("can i donate blood", None),
         ("", None),
         ("   ", None),
