@@ -125,6 +125,19 @@ class Settings(BaseSettings):
         description="the cluster's nginx configuration, logs and state.json",
     )
 
+    rasa_api_token: SecretStr = Field(
+        SecretStr(""),
+        env="RASA_API_TOKEN",
+        description="turns on Rasa's HTTP API (/status, /conversations, /model ...) "
+        "and requires this token (?token=...) on every call; empty: the API is off",
+    )
+    dependency_check_s: float = Field(
+        15.0,
+        env="BOT_DEPENDENCY_CHECK_S",
+        description="how often the Rasa server checks its conversation store, "
+        "lock store and database, logging each outage and recovery once",
+    )
+
     # -- Rate limits (bot/channels/limits.py) ---------------------------------
     rate_per_sender: int = Field(
         20,
@@ -152,6 +165,12 @@ class Settings(BaseSettings):
         VAR_DIR / "conversations.db",
         env="BOT_TRACKER_DB",
         description="SQLite file of Rasa's conversation store (endpoints.yml)",
+    )
+    tracker_timeout_s: float = Field(
+        5.0,
+        env="BOT_TRACKER_TIMEOUT_S",
+        description="seconds one read or write of the conversation store may take "
+        "before Rasa answers that message from memory (a hung database)",
     )
     handoff_spool: Path = Field(
         VAR_DIR / "handoff-spool.jsonl",
@@ -269,6 +288,22 @@ class Settings(BaseSettings):
                 "BOT_PROFILE=production needs REDIS_URL (redis://host:port/db)"
             )
         return values
+
+    @validator("rasa_api_token")
+    def _long_token(cls, value: SecretStr) -> SecretStr:  # noqa: N805
+        secret = value.get_secret_value()
+        if secret and (len(secret) < 24 or secret != secret.strip()):
+            raise ValueError(
+                "must be at least 24 characters without spaces around it "
+                "(python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        return value
+
+    @validator("dependency_check_s", "tracker_timeout_s")
+    def _positive_interval(cls, value: float) -> float:  # noqa: N805
+        if value <= 0:
+            raise ValueError("must be more than 0 seconds")
+        return value
 
     @property
     def production(self) -> bool:

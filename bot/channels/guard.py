@@ -24,7 +24,7 @@ from rasa.core.channels.channel import UserMessage
 from bot import settings
 from bot.channels import limits
 from bot.content.answers import Answers, ReviewedFiles, emergency_text, unavailable_text
-from bot.run import rasa_speedups
+from bot.run import dependencies, rasa_speedups
 from bot.safety.handoffs import HandoffQueue, handoff_id_for
 from bot.safety.screen import Level, ScreenResult, default_screen
 
@@ -144,9 +144,11 @@ async def process(
             wait,
             message.input_channel,
         )
-    except Exception:
-        # Never the message text: only that processing failed.
+    except Exception as error:
+        # Never the message text: only that processing failed, and whether a
+        # store that is not answering is why (one clear line per outage).
         logger.exception("processing a %s message failed", message.input_channel)
+        dependencies.noticed(error)
     if replied():
         return None
     logger.error("no reply was produced for a %s message", message.input_channel)

@@ -23,7 +23,9 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot import settings
 from bot.channels import guard, limits, payloads
+from bot.run import dependencies
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +123,29 @@ class PatientRestInput(RestInput):
                 "phrases+classifier" if default_screen().classifier else "phrases only"
             )
             return response.json({"status": "ok", "safety_screen": layers})
+
+        @webhook.route("/health", methods=["GET"])
+        async def stores(request: Request) -> HTTPResponse:
+            # For monitoring: 503 names a store that does not answer. Not the
+            # readiness probe: patients still get safe replies meanwhile.
+            agent = getattr(request.app.ctx, "agent", None)
+            if agent is None:
+                return response.json({"status": "starting"}, status=503)
+            states = await dependencies.check(agent)
+            healthy = all(state == dependencies.OK for state in states.values())
+            return response.json(
+                {"status": "ok" if healthy else "degraded", **states},
+                status=200 if healthy else 503,
+            )
+
+        @webhook.listener("after_server_start")
+        async def watch_stores(app: Any, _loop: Any) -> None:
+            every = settings.load().dependency_check_s
+            app.add_task(
+                dependencies.keep_checking(
+                    lambda: getattr(app.ctx, "agent", None), every
+                )
+            )
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:

@@ -8,6 +8,7 @@ needs no retraining, only ``python -m bot.content load``.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from sqlalchemy.orm import Session
 from bot.content.clinic import Clinic
 from bot.content.entries import Entry, read_knowledge
 from bot.db import Base, create_schema, default_engine
+
+logger = logging.getLogger(__name__)
 
 
 class KnowledgeBaseUnavailable(RuntimeError):
@@ -90,10 +93,19 @@ def _entry(row: KnowledgeEntryRow) -> Entry:
 
 
 class KnowledgeBase:
-    """Read access to the loaded entries (one query per lookup, no caching)."""
+    """Read access to the loaded entries: one query per lookup, so a wording
+    loaded with ``python -m bot.content load`` is answered at once.
+
+    It also keeps the last copy it read: every entry at the first lookup
+    that succeeds, then each entry as a lookup reads it again. While the
+    database is down or hung, lookups answer from that copy (the reviewed
+    wording last loaded, which may be newer than the files); only a process
+    that never reached the database raises ``KnowledgeBaseUnavailable``.
+    """
 
     def __init__(self, engine: Engine | None = None) -> None:
         self.engine = engine or default_engine()
+        self._copy: dict[tuple[str, str | None], Entry] | None = None
 
     def find(self, topic: str, facet: str | None = None) -> Entry | None:
         """The entry for ``topic`` narrowed by ``facet`` (None: the main entry)."""
@@ -105,9 +117,22 @@ class KnowledgeBase:
         try:
             with Session(self.engine, future=True) as session:
                 row = session.scalars(query).first()
-                return _entry(row) if row else None
-        except SQLAlchemyError as error:
-            raise KnowledgeBaseUnavailable(str(error.__class__.__name__)) from error
+                entry = _entry(row) if row else None
+            if self._copy is None:
+                self._copy = {(e.topic, e.facet): e for e in self.entries()}
+        except (SQLAlchemyError, KnowledgeBaseUnavailable) as error:
+            if self._copy is None:
+                raise KnowledgeBaseUnavailable(type(error).__name__) from error
+            logger.error(
+                "knowledge-base database unavailable (%s): answering from the "
+                "copy last read from it", type(error).__name__,
+            )  # fmt: skip
+            return self._copy.get((topic, facet))
+        if entry is None:
+            self._copy.pop((topic, facet), None)
+        else:
+            self._copy[(topic, facet)] = entry
+        return entry
 
     def entries(self) -> list[Entry]:
         try:

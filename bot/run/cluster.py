@@ -230,7 +230,11 @@ def build(replicas: int, base_env: dict[str, str]) -> Cluster:
             Member(f"actions-{index}", command, env, url, f"{url}/health")
         )
     for index, port in enumerate(rasa_ports, 1):
-        env = child_env({**shared, "RASA_PORT": str(port)})
+        # nginx replaces X-Forwarded-For with the client's address (a client
+        # cannot forge it): Sanic is to trust that one proxy, so that the
+        # per-address rate limit sees patients, not nginx.
+        rasa_env = {**shared, "RASA_PORT": str(port), "SANIC_PROXIES_COUNT": "1"}
+        env = child_env(rasa_env)
         command = role_command("rasa", env, config.model)
         url = f"http://127.0.0.1:{port}"
         cluster.members.append(

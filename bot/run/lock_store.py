@@ -18,6 +18,14 @@ lifetime (Rasa's ``TICKET_LOCK_LIFETIME``) as in Rasa, or sooner: a ticket is
 a lease of ``LEASE_S`` that its live holder and waiters keep renewing, so the
 ticket of a replica that was killed lapses within seconds.
 
+When Redis does not answer (down, or more than ``SOCKET_TIMEOUT_S``), a
+message is not failed for it: its conversation is serialised within this
+replica only (an in-process lock), one ERROR line says so, and the next
+message that gets a ticket from Redis again goes back to the shared lock (a
+WARNING line). Patients keep their answers through a Redis outage; what is
+lost meanwhile is only the ordering of one conversation's messages sent at
+the same moment to two replicas, which sticky sessions make rare.
+
 Registered by module path in ``endpoints.yml``::
 
     lock_store:
@@ -30,6 +38,7 @@ Registered by module path in ``endpoints.yml``::
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
 from collections.abc import AsyncGenerator
@@ -50,6 +59,10 @@ LONGEST_WAIT_S = 0.05
 LEASE_S = 5.0
 # Keys outlive the lock lifetime by this much, then Redis drops them.
 KEY_MARGIN_S = 60
+# A Redis that takes longer than this is treated as away (its scripts take
+# microseconds); connecting gets CONNECT_TIMEOUT_S.
+SOCKET_TIMEOUT_S = 2.0
+CONNECT_TIMEOUT_S = 1.0
 
 # KEYS: counter, queue (sorted set of tickets), expiry (hash ticket -> ms)
 # ARGV: expires_at_ms, key_ttl_s
@@ -109,9 +122,10 @@ class AtomicRedisLockStore(LockStore):
         db: int = 1,
         password: str | None = None,
         key_prefix: str = "bot_lock",
-        socket_timeout: float = 10.0,
+        socket_timeout: float = SOCKET_TIMEOUT_S,
     ) -> None:
         import redis.asyncio
+        import redis.exceptions
 
         if endpoint_config is not None:  # created by Rasa from endpoints.yml
             options = dict(endpoint_config.kwargs or {})
@@ -127,7 +141,15 @@ class AtomicRedisLockStore(LockStore):
             db=int(db),
             password=password,
             socket_timeout=float(socket_timeout),
+            socket_connect_timeout=CONNECT_TIMEOUT_S,
         )
+        # What "Redis is away" looks like, as opposed to a bug.
+        self._away_errors = (
+            redis.exceptions.ConnectionError,
+            redis.exceptions.TimeoutError,
+            OSError,
+        )
+        self._local = LocalLocks()
         self.key_prefix = str(key_prefix)
         self._issue = self.red.register_script(ISSUE)
         self._served = self.red.register_script(SERVED)
@@ -190,6 +212,10 @@ class AtomicRedisLockStore(LockStore):
             except Exception as error:  # Redis away: the lease may lapse
                 logger.warning("lock renewal failed (%s)", type(error).__name__)
 
+    async def ping(self) -> None:
+        """Raise if Redis does not answer (the health check's)."""
+        await self.red.ping()
+
     async def release(self, conversation_id: str, ticket: int) -> None:
         _, queue, expiry = self._keys(conversation_id)
         await self._release(keys=[queue, expiry], args=[ticket])
@@ -201,12 +227,22 @@ class AtomicRedisLockStore(LockStore):
         lock_lifetime: float = LOCK_LIFETIME,
         wait_time_in_seconds: float = 1,  # Rasa's fixed wait: not used here
     ) -> AsyncGenerator[TicketLock, None]:
+        from bot.run.dependencies import OK, watch
+
         try:
             ticket = await self.issue(conversation_id, lock_lifetime)
+        except self._away_errors as error:
+            ticket = None
+            watch.report("lock_store", type(error).__name__)
         except Exception as error:
             raise LockError(
                 f"Error while acquiring lock: {type(error).__name__}"
             ) from error
+        if ticket is None:  # Redis away: this replica's own lock meanwhile
+            async with self._local.hold(conversation_id):
+                yield TicketLock(conversation_id)
+            return
+        watch.report("lock_store", OK)
         lease = min(lock_lifetime, LEASE_S)
         heartbeat = None
         try:
@@ -233,3 +269,25 @@ class AtomicRedisLockStore(LockStore):
 
     def delete_lock(self, conversation_id: str) -> None:
         raise NotImplementedError("AtomicRedisLockStore is used through lock()")
+
+
+class LocalLocks:
+    """One asyncio lock per conversation, for as long as someone holds or
+    waits for it: the fallback while Redis is away."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._users: collections.Counter[str] = collections.Counter()
+
+    @asynccontextmanager
+    async def hold(self, conversation_id: str) -> AsyncGenerator[None, None]:
+        lock = self._locks.setdefault(conversation_id, asyncio.Lock())
+        self._users[conversation_id] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._users[conversation_id] -= 1
+            if not self._users[conversation_id]:
+                del self._users[conversation_id]
+                del self._locks[conversation_id]

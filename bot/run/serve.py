@@ -108,12 +108,20 @@ def rasa_command(mode: str, model: Path, env: dict[str, str]) -> list[str]:
     ]  # fmt: skip
     if mode == "shell":
         return [sys.executable, "-m", "rasa", "shell", *common]
-    return [
+    command = [
         sys.executable, "-m", "rasa", "run", *common,
         "--credentials", "credentials.yml",
         # No --cors: the socket.io channel (bot/channels/socketio.py) allows
         # the chat page's origin itself, for polling and WebSockets alike.
     ]  # fmt: skip
+    # Rasa's HTTP API reads and rewrites any conversation: off unless staff
+    # set a token, and then only with it. Rasa takes the token as an argument
+    # only (other local users can see a process's arguments: where that
+    # matters, run the server in its own container, as deploy/ does).
+    token = settings.load(env).rasa_api_token.get_secret_value()
+    if token:
+        command += ["--enable-api", "--auth-token", token]
+    return command
 
 
 def serve(shell: bool = False, model: Path | None = None) -> int:

@@ -28,6 +28,14 @@ much work they take:
   moments of conversations, never the file's consistency. Handoffs are not
   kept here (``bot.safety``).
 
+Its database work runs in threads of its own, each call given
+``BOT_TRACKER_TIMEOUT_S`` (5 s). Rasa 3.6 runs the SQL tracker store on its
+event loop: a PostgreSQL that hangs (no error, no answer) would freeze the
+whole Rasa server, the channels' safe replies and 988 included. Here a hung
+read or write fails after the timeout instead, and Rasa's fail-safe wrapper
+answers that message from a fresh conversation in memory; the loop stays
+free, and the stuck thread finishes or fails when the database answers.
+
 It also forgets: a conversation whose tracker has the slot
 ``conversation_forgotten`` set (the patient confirmed "forget me",
 ``bot.privacy``) is deleted at that save instead of written, so that nothing
@@ -44,10 +52,12 @@ Registered by module path in the endpoint files::
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from rasa.core.tracker_store import SQLTrackerStore, create_engine_kwargs
@@ -65,6 +75,11 @@ FORGOTTEN_SLOT = "conversation_forgotten"
 _STORED = "_bot_stored_event_count"
 # Set by ``_additional_events`` and made ``_STORED`` once the save commits.
 _SAVING = "_bot_saving_event_count"
+# Seconds a new PostgreSQL connection may take (psycopg2's connect_timeout).
+CONNECT_TIMEOUT_S = 3
+# The store's own threads: a hung database can hold some of them without
+# taking the threads that the rest of the Rasa server uses.
+_THREADS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="conversation-store")
 
 
 def _sqlite_write_ahead_log(connection: Any, _record: Any) -> None:
@@ -83,14 +98,28 @@ class CountingSQLTrackerStore(SQLTrackerStore):
     """``SQLTrackerStore`` that does not count a conversation's events twice."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from bot import settings
+
         super().__init__(*args, **kwargs)
+        self.timeout_s = settings.load().tracker_timeout_s
         if self.engine.dialect.name != "sqlite":
             # Rasa logs a failed save's exception, whose text quotes the
             # statement's parameters: the events, patients' words. Not here.
+            # pool_pre_ping: after PostgreSQL was away, a pooled connection
+            # is tested and replaced before use, so the first messages after
+            # it is back do not fail on a dead connection (no restart
+            # needed); connect_timeout: a PostgreSQL that does not answer
+            # fails a message in seconds, and the channel's safe reply goes
+            # out, instead of waiting on the kernel's TCP timeout.
             url = self.engine.url
+            kwargs = create_engine_kwargs(url)
+            kwargs["connect_args"] = {
+                **kwargs.get("connect_args", {}),
+                "connect_timeout": CONNECT_TIMEOUT_S,
+            }
             self.engine.dispose()
             self.engine = create_engine(
-                url, hide_parameters=True, **create_engine_kwargs(url)
+                url, hide_parameters=True, pool_pre_ping=True, **kwargs
             )
             self.sessionmaker = sessionmaker(bind=self.engine)
         if self.engine.dialect.name == "sqlite":
@@ -111,14 +140,30 @@ class CountingSQLTrackerStore(SQLTrackerStore):
             self.engine = pooled
             self.sessionmaker = sessionmaker(bind=pooled)
 
+    def ping(self) -> None:
+        """Raise if the database does not answer (the health check's)."""
+        with self.engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+
+    async def _in_thread(self, work: Callable[..., Any], *args: Any) -> Any:
+        """``work(*args)`` in the store's threads, for at most ``timeout_s``
+        (asyncio.TimeoutError after that; the thread runs on)."""
+        future = asyncio.get_running_loop().run_in_executor(_THREADS, work, *args)
+        return await asyncio.wait_for(future, self.timeout_s)
+
+    def _read_events(self, sender_id: str, all_sessions: bool) -> list[dict]:
+        with self.session_scope() as session:
+            query = self._event_query(session, sender_id, all_sessions).with_entities(
+                self.SQLEvent.data
+            )
+            return [json.loads(data) for (data,) in query]
+
     async def _retrieve(
         self, sender_id: str, fetch_events_from_all_sessions: bool
     ) -> DialogueStateTracker | None:
-        with self.session_scope() as session:
-            query = self._event_query(
-                session, sender_id, fetch_events_from_all_sessions
-            ).with_entities(self.SQLEvent.data)
-            events = [json.loads(data) for (data,) in query]
+        events = await self._in_thread(
+            self._read_events, sender_id, fetch_events_from_all_sessions
+        )
         if not self.domain or not events:
             return None
         tracker = DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
@@ -143,17 +188,37 @@ class CountingSQLTrackerStore(SQLTrackerStore):
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         if tracker.get_slot(FORGOTTEN_SLOT):
-            deleted = self.forget(tracker.sender_id)
+            deleted = await self._in_thread(self.forget, tracker.sender_id)
             logger.info("a conversation was deleted at the patient's request "
                         "(%d events)", deleted)  # fmt: skip
             setattr(tracker, _STORED, None)
             return
+        await self.stream_events(tracker)
         try:
-            await super().save(tracker)
+            await self._in_thread(self._write_new_events, tracker)
         except BaseException:
             setattr(tracker, _STORED, None)  # what was written is unknown
             raise
         setattr(tracker, _STORED, getattr(tracker, _SAVING, None))
+
+    def _write_new_events(self, tracker: DialogueStateTracker) -> None:
+        """Rasa's ``SQLTrackerStore.save`` after its event broker step (the
+        same rows), made synchronous to run in a thread."""
+        with self.session_scope() as session:
+            for event in self._additional_events(session, tracker):
+                data = event.as_dict()
+                intent = data.get("parse_data", {}).get("intent", {}).get("name")
+                session.add(
+                    self.SQLEvent(
+                        sender_id=tracker.sender_id,
+                        type_name=event.type_name,
+                        timestamp=data.get("timestamp"),
+                        intent_name=intent,
+                        action_name=data.get("name"),
+                        data=json.dumps(data),
+                    )
+                )
+            session.commit()
 
     def forget(self, sender_id: str) -> int:
         """Delete every event of the conversation ``sender_id``; how many."""

@@ -174,3 +174,33 @@ def test_tickets_are_served_in_the_order_they_were_issued():
 @pytest.fixture(autouse=True)
 def _redis_available():
     services.redis_url()  # starts a private Redis where none answers
+
+
+def test_with_redis_away_a_replica_serialises_each_conversation_itself(free_ports):
+    # Nothing listens on this port: Redis is "down" (connection refused).
+    away = AtomicRedisLockStore(host="127.0.0.1", port=free_ports(), db=1)
+
+    async def run() -> tuple[list[int], int]:
+        inside, overlaps, done = [], 0, []
+
+        async def message(n: int) -> None:
+            nonlocal overlaps
+            async with away.lock(f"conversation-{n % 2}"):
+                inside.append(n % 2)
+                if inside.count(n % 2) > 1:
+                    overlaps += 1
+                await asyncio.sleep(0.002)
+                inside.remove(n % 2)
+                done.append(n)
+
+        await asyncio.gather(*(message(n) for n in range(20)))
+        return done, overlaps
+
+    started = time.monotonic()
+    done, overlaps = asyncio.run(run())
+    assert sorted(done) == list(range(20)) and overlaps == 0
+    assert time.monotonic() - started < 5  # refused at once, not a timeout each
+    assert away._local._locks == {}  # nothing kept once nobody holds it
+    from bot.run.dependencies import watch
+
+    assert watch.states["lock_store"] == "ConnectionError"

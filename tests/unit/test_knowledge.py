@@ -120,6 +120,41 @@ def test_lookup_on_an_unloaded_database_raises_unavailable(engine):
         KnowledgeBase(engine).find("blood_donation")
 
 
+def test_with_the_database_gone_lookups_answer_from_the_copy_last_read(
+    engine, knowledge_files
+):
+    # The database holds a newer wording than the project's files: the copy
+    # must be the database's, not the files'.
+    knowledge_files.edit("sun_protection", answer="Wear sunscreen, SPF 30 or more.")
+    load_knowledge(engine, knowledge_files.directory)
+    kb = KnowledgeBase(engine)
+    assert kb.find("dryness", "lips").id == "dryness_lips"
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE kb_entries")
+    # Read before, and never read: both from the copy of the first lookup.
+    assert kb.find("dryness", "lips").id == "dryness_lips"
+    assert kb.find("sun_protection").answer == "Wear sunscreen, SPF 30 or more."
+    assert kb.find("no_such_topic") is None
+    # A process that never reached the database has no copy to answer from.
+    with pytest.raises(KnowledgeBaseUnavailable):
+        KnowledgeBase(engine).find("sun_protection")
+
+
+def test_the_copy_follows_what_later_lookups_read(engine, knowledge_files):
+    load_knowledge(engine, knowledge_files.directory)
+    kb = KnowledgeBase(engine)
+    assert kb.find("dryness", "lips") is not None
+    knowledge_files.edit("sun_protection", answer="Wear sunscreen, SPF 30 or more.")
+    knowledge_files.remove("dryness_lips")
+    load_knowledge(engine, knowledge_files.directory)
+    assert kb.find("sun_protection").answer == "Wear sunscreen, SPF 30 or more."
+    assert kb.find("dryness", "lips") is None
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE kb_entries")
+    assert kb.find("sun_protection").answer == "Wear sunscreen, SPF 30 or more."
+    assert kb.find("dryness", "lips") is None
+
+
 @pytest.mark.postgres
 def test_the_knowledge_base_loads_into_postgresql(postgres_url, knowledge_files):
     engine = engine_for(postgres_url)
