@@ -148,15 +148,15 @@ $(DEPLOY_TOOLS):
 # --strict: a package whose advisories cannot be read fails the audit rather
 # than passing unaudited. On the development machines it fails so: their
 # PyPI mirror answers 404 for the per-version data pip-audit reads, and OSV's
-# service is not reachable. Exits non-zero on a finding too.
+# service is not reachable. scripts/audit ends with one line saying which:
+# exit 1 on a finding, 2 when nothing could be audited.
 AUDIT_VENV := .venv-audit
 AUDIT_TOOLS := $(AUDIT_VENV)/.installed-pa2.10.1
 
 audit: install $(AUDIT_TOOLS)
 	mkdir -p var
 	$(PY) -m pip freeze --exclude-editable > var/audit-requirements.txt
-	$(AUDIT_VENV)/bin/pip-audit --vulnerability-service pypi --no-deps --strict \
-		--disable-pip --progress-spinner off -r var/audit-requirements.txt
+	scripts/audit $(AUDIT_VENV)/bin/pip-audit var/audit-requirements.txt
 
 $(AUDIT_TOOLS):
 	@python310=$$(scripts/find-python310) || exit 1; \

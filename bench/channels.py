@@ -60,7 +60,10 @@ QUESTIONS = [
 ]
 
 
-def start_bot(work: Path, twilio: FakeTwilio) -> tuple[subprocess.Popen, dict]:
+def start_bot(
+    work: Path, twilio: FakeTwilio, **settings_env: str
+) -> tuple[subprocess.Popen, dict]:
+    """The bot as `make run` starts it, ``settings_env`` on top."""
     database_url = f"sqlite:///{work / 'bot.db'}"
     load_knowledge(engine_for(database_url))
     env = {
@@ -74,6 +77,7 @@ def start_bot(work: Path, twilio: FakeTwilio) -> tuple[subprocess.Popen, dict]:
         "BOT_RATE_PER_ADDRESS": "0",
         "ACTIONS_PORT": str(free_port()),
         "WEB_PORT": str(free_port()),
+        **settings_env,
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "bot.run.serve"],

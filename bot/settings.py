@@ -177,6 +177,12 @@ class Settings(BaseSettings):
         env="BOT_HANDOFF_SPOOL",
         description="file that keeps handoffs the database could not take",
     )
+    sms_spool: Path | None = Field(
+        None,
+        env="BOT_SMS_SPOOL",
+        description="file that keeps SMS opt-outs and call-back numbers the "
+        "database could not take (default: sms-spool.jsonl beside BOT_HANDOFF_SPOOL)",
+    )
     retention_days: int = Field(
         90,
         env="BOT_RETENTION_DAYS",
@@ -339,6 +345,11 @@ class Settings(BaseSettings):
             LOCK_REDIS_PASSWORD=redis.password or "",
         )
         return variables
+
+    @property
+    def sms_state_spool(self) -> Path:
+        """``BOT_SMS_SPOOL``, or ``sms-spool.jsonl`` beside the handoff spool."""
+        return self.sms_spool or self.handoff_spool.with_name("sms-spool.jsonl")
 
     @property
     def bot_database_url(self) -> str:

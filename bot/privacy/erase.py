@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 
 from bot import settings
-from bot.channels.sms.store import SmsStore
+from bot.channels.sms.store import SmsStateSpool, SmsStore
 from bot.db import default_engine
 from bot.safety.handoffs import HandoffQueue
 
@@ -41,6 +41,8 @@ def forget_patient_data(sender_id: str, engine: Engine | None = None) -> Erased:
     # number until they have: the patient is told so before confirming.
     calling = sender_id in queue.unresolved_senders()
     sms = SmsStore(engine).forget(sender_id, keep_contact=calling)
+    if not calling:  # nor a call-back number waiting for the database
+        sms += SmsStateSpool().drop(sender_id)
     return Erased(handoff_texts=handoffs, sms_rows=sms)
 
 

@@ -225,3 +225,27 @@ def test_no_phone_number_is_in_the_logs_or_the_tracker_store(bot, number):
     raw = (bot.work / "conversations.db").read_bytes()
     assert digits.encode() not in raw
     assert bot.sms_sender_id(number) in tracker_senders(bot)
+
+
+def test_a_stop_sent_while_the_database_is_down_is_kept_and_honoured(bot, number):
+    from bot.channels.sms.store import SmsStore
+    from bot.db import engine_for
+
+    sender_id = bot.sms_sender_id(number)
+    opted_out, opted_in = bot.sms_text("sms_opted_out"), bot.sms_text("sms_opted_in")
+    spool = bot.work / "sms-spool.jsonl"
+    bot.postgres.go_down()
+    try:
+        assert text(bot, number, "STOP") == [opted_out]
+        # Honoured from the spool while the database is still down.
+        assert text(bot, number, "what is isotretinoin") == []
+        assert sender_id in spool.read_text() and number not in spool.read_text()
+    finally:
+        bot.postgres.come_back()
+    # The next text that finds the database up moves the spool into it.
+    assert text(bot, number, "what is isotretinoin") == []
+    store = SmsStore(engine_for(bot.database_url))
+    assert store.is_opted_out(sender_id) is True
+    assert store.contact(sender_id) is not None  # the call-back number too
+    assert not spool.read_text().strip()
+    assert text(bot, number, "Start") == [opted_in]

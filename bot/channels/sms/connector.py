@@ -55,7 +55,7 @@ from bot.channels import guard, payloads
 from bot.channels.rest import BadRequest
 from bot.channels.sms.format import choice, compose, split
 from bot.channels.sms.keywords import Keyword, keyword
-from bot.channels.sms.store import SmsStore
+from bot.channels.sms.store import CONTACT, OPT_OUT, SmsStateSpool, SmsStore
 from bot.channels.sms.twilio import SmsConfig, SmsConfigError, TwilioSender, twiml
 from bot.content.answers import Answers, unavailable_text
 from bot.safety.screen import ScreenResult
@@ -99,6 +99,11 @@ def parse_inbound(form: dict[str, str]) -> InboundSms:
     return InboundSms(number, text, sid)
 
 
+# What ``_stored`` gives back when the database failed (None and False are
+# answers of the store's own).
+_FAILED = object()
+
+
 class SmsInput(InputChannel):
     """Twilio's SMS webhook, hardened (see the module docstring)."""
 
@@ -122,6 +127,7 @@ class SmsInput(InputChannel):
     ) -> None:
         self.config = config
         self._store = store
+        self._state_spool: SmsStateSpool | None = None
         self._answers = answers
         self.sender = TwilioSender(config) if config else None
         self.validator = RequestValidator(config.auth_token) if config else None
@@ -131,6 +137,12 @@ class SmsInput(InputChannel):
         if self._store is None:
             self._store = SmsStore()
         return self._store
+
+    @property
+    def state_spool(self) -> SmsStateSpool:
+        if self._state_spool is None:
+            self._state_spool = SmsStateSpool()
+        return self._state_spool
 
     @property
     def answers(self) -> Answers:
@@ -207,6 +219,11 @@ class SmsInput(InputChannel):
         if not claimed:
             logger.info("a retried SMS webhook was answered already; ignored")
             return
+        if self.state_spool.spool.has_lines():
+            # Move what waited for the database (it stays there, and this
+            # message goes on, if the database is still down).
+            await self._stored("replay the SMS spool", 0,
+                               self.state_spool.replay, self.store)  # fmt: skip
         try:
             status = await self._answer(inbound, sender_id, on_new_message, screened)
         except BaseException:
@@ -236,6 +253,41 @@ class SmsInput(InputChannel):
             )
             return default
 
+    async def _stored_or_spooled(
+        self,
+        what: str,
+        kind: str,
+        sender_id: str,
+        value: Any,
+        call: Callable,
+        *args: Any,
+    ) -> Any:
+        """``_stored``, and when the database failed, the change spooled
+        (``_FAILED`` returned): an opt-out and a call-back number are never
+        lost to an outage."""
+        result = await self._stored(what, _FAILED, call, *args)
+        if result is _FAILED:
+            try:
+                await asyncio.to_thread(self.state_spool.add, kind, sender_id, value)
+                logger.warning("SMS store: spooled until the database is back")
+            except Exception:
+                logger.exception("SMS store: the change could not be spooled either")
+        return result
+
+    async def _opted_out(self, sender_id: str) -> bool:
+        """A spooled choice first (newer than the database's), then the
+        database's; False if neither can be read."""
+        try:
+            spooled = await asyncio.to_thread(self.state_spool.opted_out, sender_id)
+        except Exception:
+            logger.exception("SMS store: the spool could not be read")
+            spooled = None
+        if spooled is not None:
+            return spooled
+        return await self._stored(
+            "read the opt-out", False, self.store.is_opted_out, sender_id
+        )
+
     async def _answer(
         self,
         inbound: InboundSms,
@@ -245,18 +297,16 @@ class SmsInput(InputChannel):
     ) -> str:
         assert self.config is not None
         encrypted = self.config.contacts.encrypt(inbound.number)
-        await self._stored(
-            "save the call-back number", None,
+        await self._stored_or_spooled(
+            "save the call-back number", CONTACT, sender_id, encrypted,
             self.store.save_contact, sender_id, encrypted,
         )  # fmt: skip
-        opted_out = await self._stored(
-            "read the opt-out", False, self.store.is_opted_out, sender_id
-        )
+        opted_out = await self._opted_out(sender_id)
         word = keyword(inbound.text, opted_out)
 
         if word is Keyword.OPT_OUT:
-            changed = await self._stored(
-                "opt the number out", True,
+            changed = await self._stored_or_spooled(
+                "opt the number out", OPT_OUT, sender_id, True,
                 self.store.set_opted_out, sender_id, True,
             )  # fmt: skip
             if not changed:
@@ -264,8 +314,8 @@ class SmsInput(InputChannel):
             logger.info("an SMS sender opted out")
             return await self._send_trigger(inbound.number, "sms_opt_out")
         if word is Keyword.OPT_IN:
-            await self._stored(
-                "opt the number in", None,
+            await self._stored_or_spooled(
+                "opt the number in", OPT_OUT, sender_id, False,
                 self.store.set_opted_out, sender_id, False,
             )  # fmt: skip
             logger.info("an SMS sender opted in")

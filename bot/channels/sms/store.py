@@ -9,19 +9,32 @@ encrypted call-back number staff need for a handoff.
 - ``sms_opt_outs``: who sent STOP (and when); nothing is sent to them.
 - ``sms_contacts``: the encrypted call-back number of each sender.
 - ``sms_menus``: the buttons of the last reply, so "1" selects the first.
+
+When the database cannot take an opt-out (STOP, START) or a call-back
+number, the change is fsynced to a spool file (``SmsStateSpool``, the
+handoff spool's format and locking) and moved into the database by the next
+SMS that finds it up. Until then the spool is read first: a STOP sent while
+the database was down is honoured from the next message on.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Boolean, Column, DateTime, String, Text, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from bot import settings
 from bot.db import Base, TableStore
+from bot.safety.spool import Spool
+
+logger = logging.getLogger(__name__)
 
 
 class SmsMessageRow(Base):
@@ -216,3 +229,82 @@ class SmsStore(TableStore):
                 session.execute(delete(row).where(condition)).rowcount
                 for row, condition in where
             )
+
+
+# -- what the database could not take ------------------------------------------
+
+OPT_OUT, CONTACT = "opt_out", "contact"
+
+
+@dataclass
+class SmsStateChange:
+    """An opt-out choice (``value``: bool) or an encrypted call-back number
+    (``value``: str) that waits in the spool for the database."""
+
+    kind: str
+    sender_id: str
+    value: Any
+    created_at: dt.datetime
+
+
+def _spooled_change(record: dict) -> SmsStateChange:
+    change = SmsStateChange(**record)
+    valid = {OPT_OUT: bool, CONTACT: str}.get(change.kind)
+    if valid is None or not isinstance(change.value, valid) or not change.sender_id:
+        raise ValueError("not an SMS state change")
+    return change
+
+
+class SmsStateSpool:
+    """Opt-outs and call-back numbers kept in a file while the database is
+    down (``BOT_SMS_SPOOL``), replayed into ``SmsStore`` in order."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.spool = Spool(
+            Path(path or settings.load().sms_state_spool), _spooled_change
+        )
+
+    def add(self, kind: str, sender_id: str, value: Any) -> None:
+        self.spool.append(SmsStateChange(kind, sender_id, value, now()))
+
+    def opted_out(self, sender_id: str) -> bool | None:
+        """The latest spooled opt-out choice of ``sender_id`` (None: none)."""
+        if not self.spool.has_lines():
+            return None
+        changes, _ = self.spool.read()
+        choices = [c.value for c in changes
+                   if c.kind == OPT_OUT and c.sender_id == sender_id]  # fmt: skip
+        return choices[-1] if choices else None
+
+    def replay(self, store: SmsStore) -> int:
+        """Apply the spooled changes in order; those the database still
+        refuses stay, with everything after them. How many moved."""
+        if not self.spool.has_lines():
+            return 0
+        with self.spool.rewriting() as (changes, corrupt, rewrite):
+            if corrupt:
+                self.spool.set_aside(corrupt)
+                logger.error("%d unreadable SMS spool line(s) set aside", len(corrupt))
+            for done, change in enumerate(changes):
+                try:
+                    if change.kind == OPT_OUT:
+                        store.set_opted_out(change.sender_id, change.value)
+                    else:
+                        store.save_contact(change.sender_id, change.value)
+                except SQLAlchemyError:
+                    rewrite(changes[done:])
+                    return done
+            rewrite([])
+            return len(changes)
+
+    def drop(self, sender_id: str) -> int:
+        """Forget the spooled call-back numbers of ``sender_id`` (forget me);
+        its opt-out choices stay, as in the database. How many went."""
+        if not self.spool.has_lines():
+            return 0
+        with self.spool.rewriting() as (changes, corrupt, rewrite):
+            kept = [c for c in changes if (c.kind, c.sender_id) != (CONTACT, sender_id)]
+            if corrupt:
+                self.spool.set_aside(corrupt)
+            rewrite(kept)
+            return len(changes) - len(kept)
