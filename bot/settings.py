@@ -169,8 +169,8 @@ class Settings(BaseSettings):
     tracker_timeout_s: float = Field(
         5.0,
         env="BOT_TRACKER_TIMEOUT_S",
-        description="seconds one read or write of the conversation store may take "
-        "before Rasa answers that message from memory (a hung database)",
+        description="seconds one read or write of a PostgreSQL conversation store "
+        "may take before Rasa answers that message from memory (a hung database)",
     )
     handoff_spool: Path = Field(
         VAR_DIR / "handoff-spool.jsonl",

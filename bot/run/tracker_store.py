@@ -28,13 +28,17 @@ much work they take:
   moments of conversations, never the file's consistency. Handoffs are not
   kept here (``bot.safety``).
 
-Its database work runs in threads of its own, each call given
-``BOT_TRACKER_TIMEOUT_S`` (5 s). Rasa 3.6 runs the SQL tracker store on its
-event loop: a PostgreSQL that hangs (no error, no answer) would freeze the
-whole Rasa server, the channels' safe replies and 988 included. Here a hung
-read or write fails after the timeout instead, and Rasa's fail-safe wrapper
-answers that message from a fresh conversation in memory; the loop stays
-free, and the stuck thread finishes or fails when the database answers.
+On a database server (PostgreSQL), its database work runs in threads of its
+own, each call given ``BOT_TRACKER_TIMEOUT_S`` (5 s). Rasa 3.6 runs the SQL
+tracker store on its event loop: a PostgreSQL that hangs (no error, no
+answer) would freeze the whole Rasa server, the channels' safe replies and
+988 included. Here a hung read or write fails after the timeout instead, and
+Rasa's fail-safe wrapper answers that message from a fresh conversation in
+memory; the loop stays free, and the stuck thread finishes or fails when the
+database answers. A SQLite file (the embedded profile) cannot hang so and
+stays on the loop: in threads it cost the Rasa server about a fifth more
+CPU per message under 20 conversations (the threads and the loop taking
+turns at the interpreter lock; bench/throughput.py, measured in alternation).
 
 It also forgets: a conversation whose tracker has the slot
 ``conversation_forgotten`` set (the patient confirmed "forget me",
@@ -147,7 +151,10 @@ class CountingSQLTrackerStore(SQLTrackerStore):
 
     async def _in_thread(self, work: Callable[..., Any], *args: Any) -> Any:
         """``work(*args)`` in the store's threads, for at most ``timeout_s``
-        (asyncio.TimeoutError after that; the thread runs on)."""
+        (asyncio.TimeoutError after that; the thread runs on); on SQLite,
+        here and now."""
+        if self.engine.dialect.name == "sqlite":
+            return work(*args)
         future = asyncio.get_running_loop().run_in_executor(_THREADS, work, *args)
         return await asyncio.wait_for(future, self.timeout_s)
 

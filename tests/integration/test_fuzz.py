@@ -134,6 +134,7 @@ def test_chat_page(bot, path, method):
 )
 def test_health_checks(bot, query, header):
     for url in (f"{bot.rasa_url}/webhooks/rest/", f"{bot.rasa_url}/webhooks/sms/",
+                f"{bot.rasa_url}/webhooks/rest/health",
                 f"{bot.actions_url}/health"):  # fmt: skip
         response = requests.get(
             url, params={"q": query}, headers={"X-Fuzz": header.strip()}, timeout=30
