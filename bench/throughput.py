@@ -14,7 +14,14 @@ timed (it also starts the session).
 
     .venv/bin/python bench/throughput.py [--concurrency 1 20 100]
         [--messages 10] [--only ours|sample] [--url RUNNING_BOT]
-        [--stored 1000 10000 100000]
+        [--stored 1000 10000 100000] [--channel rest|socketio]
+
+``--channel socketio`` sends the same conversations through socket.io, the
+website widget's protocol (a python-socketio client per conversation, over
+WebSocket, with the chat page's Origin for ours; the sample bot is given
+Rasa's socketio channel): a message's time runs from ``user_uttered`` to its
+last ``bot_uttered``. Socket.io has no end-of-reply marker, so the number of
+replies to each message is taken first from the same conversation over REST.
 
 ``--stored`` then measures how our bot's latency, throughput and memory grow
 with the conversations already in its store: it copies a real stored
@@ -37,12 +44,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
+import socketio
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -89,11 +98,15 @@ def wait_for(url: str, process: subprocess.Popen, log: Path) -> None:
 
 class Bot:
     def __init__(
-        self, name: str, process, port: int, cold_s: float, url: str = ""
-    ) -> None:
+        self, name: str, process, port: int, cold_s: float, url: str = "",
+        origin: str = "",
+    ) -> None:  # fmt: skip
         self.name, self.process, self.cold_s = name, process, cold_s
         self.url = url or f"http://127.0.0.1:{port}/webhooks/rest/webhook"
         self.port = port
+        self.origin = origin  # the page a browser would open socket.io from
+        self.channel = "rest"
+        self.replies: list[int] = []  # per message, for socket.io (see load)
 
     def stop(self) -> None:
         self.process.terminate()
@@ -130,7 +143,9 @@ def start_ours(work: Path) -> Bot:
         if process.poll() is not None or time.monotonic() - start > 300:
             raise SystemExit(f"our bot did not start; see {log}")
         time.sleep(0.1)
-    return Bot("ours", process, int(env["RASA_PORT"]), time.monotonic() - start)
+    origin = f"http://127.0.0.1:{env['WEB_PORT']}"
+    return Bot("ours", process, int(env["RASA_PORT"]), time.monotonic() - start,
+               origin=origin)  # fmt: skip
 
 
 def sample_model() -> Path:
@@ -157,12 +172,19 @@ def start_sample(work: Path) -> Bot:
         f"tracker_store:\n  type: SQL\n  dialect: sqlite\n"
         f"  db: {work / 'sample-conversations.db'}\n"
     )
+    # rasa init's channels, and Rasa's own socketio channel for --channel.
+    credentials = work / "sample-credentials.yml"
+    credentials.write_text(
+        "rest:\nsocketio:\n  user_message_evt: user_uttered\n"
+        "  bot_message_evt: bot_uttered\n  session_persistence: true\n"
+    )
     log = work / "sample.log"
     start = time.monotonic()
     with open(log, "w") as out:
         process = subprocess.Popen(
             [python(), "-m", "rasa", "run", "--model", str(model), "--port", str(port),
-             "--interface", "127.0.0.1", "--endpoints", str(endpoints)],
+             "--interface", "127.0.0.1", "--endpoints", str(endpoints),
+             "--credentials", str(credentials)],
             cwd=SAMPLE_DIR, env=env_base(), stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
@@ -190,13 +212,86 @@ def conversation(url: str, messages: list[str]) -> list[float]:
     return times
 
 
+def reply_counts(url: str, messages: list[str]) -> list[int]:
+    """How many replies each message of a new conversation gets (over REST)."""
+    sender = f"bench-count-{uuid.uuid4().hex}"
+    counts = []
+    for message in messages:
+        response = requests.post(url, json={"sender": sender, "message": message},
+                                 timeout=120)  # fmt: skip
+        response.raise_for_status()
+        counts.append(len(response.json()))
+    return counts
+
+
+def socket_conversation(bot: Bot, messages: list[str]) -> list[float]:
+    """One conversation over socket.io: each message's time to its last reply."""
+    # The page's Origin, given as websocket-client's own (as a header it
+    # would be sent beside the one websocket-client adds, and refused).
+    extra = {"origin": bot.origin} if bot.origin else {}
+    client = socketio.Client(reconnection=False, websocket_extra_options=extra)
+    arrived: list[float] = []
+    changed = threading.Condition()
+
+    def on_reply(_message: dict) -> None:
+        with changed:
+            arrived.append(time.perf_counter())
+            changed.notify_all()
+
+    def on_confirm(*_args) -> None:
+        with changed:
+            confirmed.set()
+            changed.notify_all()
+
+    confirmed = threading.Event()
+    client.on("bot_uttered", on_reply)
+    client.on("session_confirm", on_confirm)
+    session_id = uuid.uuid4().hex
+    base = bot.url.split("/webhooks/")[0]
+    for attempt in range(5):  # a hundred connecting at once: retry, as a page does
+        try:
+            client.connect(base, transports=["websocket"], wait_timeout=60)
+            break
+        except socketio.exceptions.ConnectionError:
+            if attempt == 4:
+                raise
+            time.sleep(0.5 * 2**attempt)
+    times = []
+    try:
+        client.emit("session_request", {"session_id": session_id})
+        if not confirmed.wait(60):
+            raise SystemExit("socket.io: no session_confirm")
+        expected = 0
+        for index, message in enumerate(messages):
+            expected += bot.replies[index]
+            start = time.perf_counter()
+            client.emit("user_uttered", {
+                "message": message, "session_id": session_id,
+                "customData": {"language": "en"},
+            })  # fmt: skip
+            with changed:
+                if not changed.wait_for(lambda n=expected: len(arrived) >= n, 120):
+                    raise SystemExit(f"socket.io: no reply to {message!r}")
+                last = arrived[expected - 1]
+            if index:  # the first message also starts the session
+                times.append(last - start)
+    finally:
+        client.disconnect()
+    return times
+
+
 def load(bot: Bot, concurrency: int, messages: list[str]) -> dict[str, float]:
+    def one(_: int) -> list[float]:
+        if bot.channel == "socketio":
+            return socket_conversation(bot, messages)
+        return conversation(bot.url, messages)
+
+    if bot.channel == "socketio" and len(bot.replies) < len(messages):
+        bot.replies = reply_counts(bot.url, messages)
     # Everyone's first message first, untimed: sessions started, caches warm.
     with ThreadPoolExecutor(concurrency) as pool:
         start = time.perf_counter()
-        results = list(
-            pool.map(lambda _: conversation(bot.url, messages), range(concurrency))
-        )
+        results = list(pool.map(one, range(concurrency)))
         wall = time.perf_counter() - start
     times = sorted(t for result in results for t in result)
     sent = concurrency * len(messages)
@@ -299,6 +394,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 20, 100])
     parser.add_argument("--messages", type=int, default=10)
     parser.add_argument("--only", choices=("ours", "sample"))
+    parser.add_argument("--channel", choices=("rest", "socketio"), default="rest")
     parser.add_argument(
         "--stored",
         type=int,
@@ -332,7 +428,9 @@ def main() -> int:
             bots.append((start_ours(work), OURS))
         figures: dict[tuple[str, int], dict[str, float]] = {}
         for bot, phrases in bots:
-            print(f"== {bot.name}: cold start {bot.cold_s:.1f} s", flush=True)
+            bot.channel = args.channel
+            print(f"== {bot.name}: cold start {bot.cold_s:.1f} s; over {bot.channel}",
+                  flush=True)  # fmt: skip
             messages = repeated(phrases, args.messages)
             # Warm-up, untimed: the first messages load what each server
             # loads lazily, and would be counted against one conversation.
