@@ -14,7 +14,13 @@ timed (it also starts the session).
 
     .venv/bin/python bench/throughput.py [--concurrency 1 20 100]
         [--messages 10] [--only ours|sample] [--url RUNNING_BOT]
-        [--stored 1000 10000 100000] [--channel rest|socketio]
+        [--stored 1000 10000 100000] [--kb-entries 1000 10000]
+        [--channel rest|socketio]
+
+``--kb-entries`` grows the knowledge base with copies of a reviewed entry
+under new topics and facets, starts a new action server (it keeps a copy of
+the whole knowledge base for database outages), and measures 1 and 20
+conversations and the action server's memory at each size.
 
 ``--channel socketio`` sends the same conversations through socket.io, the
 website widget's protocol (a python-socketio client per conversation, over
@@ -389,6 +395,64 @@ def growth(bot: Bot, database: Path, totals: list[int], messages: list[str]) -> 
               f"store {size / 1e6:.0f} MB", flush=True)  # fmt: skip
 
 
+def grow_knowledge_base(database: Path, total: int) -> int:
+    """Copy a reviewed entry under new topics and facets into the knowledge
+    base until it holds ``total`` entries; how many it holds after."""
+    import sqlite3
+
+    with sqlite3.connect(database, timeout=30) as connection:
+        held = connection.execute("SELECT COUNT(*) FROM kb_entries").fetchone()[0]
+        row = connection.execute(
+            "SELECT * FROM kb_entries WHERE id = 'sun_protection'"
+        ).fetchone()
+        columns = [c[1] for c in connection.execute("PRAGMA table_info(kb_entries)")]
+        copies = []
+        for index in range(held, total):
+            values = dict(zip(columns, row, strict=True))
+            values.update(id=f"bench-{index}", topic=f"bench_topic_{index % 500}",
+                          facet=f"facet_{index}")  # fmt: skip
+            copies.append(tuple(values[c] for c in columns))
+        marks = ", ".join("?" for _ in columns)
+        connection.executemany(f"INSERT INTO kb_entries VALUES ({marks})", copies)
+        return connection.execute("SELECT COUNT(*) FROM kb_entries").fetchone()[0]
+
+
+def restart_action_server(bot: Bot) -> int:
+    """Kill the action server (the supervisor starts a new one, which reads
+    the knowledge base afresh); the new one's pid once it answers."""
+    import signal
+
+    old = processes_of(bot)["action server"]
+    os.kill(old, signal.SIGKILL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        new = processes_of(bot).get("action server")
+        if new and new != old:
+            try:
+                conversation(bot.url, OURS[:2])  # answered: it is up
+                return new
+            except (requests.RequestException, AssertionError):
+                pass
+        time.sleep(0.5)
+    raise SystemExit("the action server did not come back")
+
+
+def knowledge_growth(
+    bot: Bot, database: Path, totals: list[int], messages: list[str]
+) -> None:
+    print("== ours, with a larger knowledge base (synthetic entries):")
+    for total in totals:
+        held = grow_knowledge_base(database, total)
+        actions = restart_action_server(bot)
+        conversation(bot.url, messages[:2])  # warm-up: the copy is read
+        one, twenty = load(bot, 1, messages), load(bot, 20, messages)
+        rss = memory_mb(actions)[0]
+        print(f"  {held:>7} entries: 1 conversation p50 {one['p50']:6.1f} ms, "
+              f"p95 {one['p95']:6.1f} ms; 20: {twenty['rate']:5.1f} msg/s, "
+              f"p95 {twenty['p95']:6.1f} ms; action server {rss:.0f} MB",
+              flush=True)  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 20, 100])
@@ -401,6 +465,13 @@ def main() -> int:
         nargs="*",
         default=[],
         help="conversations stored before measuring ours again",
+    )
+    parser.add_argument(
+        "--kb-entries",
+        type=int,
+        nargs="*",
+        default=[],
+        help="knowledge-base entries (synthetic copies added) to measure ours with",
     )
     parser.add_argument(
         "--url",
@@ -462,6 +533,11 @@ def main() -> int:
             if bot.name == "ours" and args.stored:
                 messages = repeated(phrases, args.messages)
                 growth(bot, work / "conversations.db", sorted(args.stored), messages)
+            if bot.name == "ours" and args.kb_entries:
+                messages = repeated(phrases, args.messages)
+                knowledge_growth(
+                    bot, work / "bot.db", sorted(args.kb_entries), messages
+                )
         if len(bots) == 2:
             print("== ours / sample, throughput:")
             for concurrency in args.concurrency:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy import text
@@ -64,19 +65,30 @@ class Watch:
 
 watch = Watch()
 
+# The checks' own threads: a check stuck on a hung store holds one of these,
+# never a thread the channels need; and while it is stuck, no second check of
+# that store starts (it is reported as still waiting).
+_THREADS = ThreadPoolExecutor(3, thread_name_prefix="store-check")
+_running: dict[str, Future] = {}
+
 
 def _inner(store: Any) -> Any:
     # Rasa wraps a custom tracker store in an awaitable adapter.
     return getattr(store, "_tracker_store", store)
 
 
-async def _in_thread(check) -> str:
+async def _in_thread(name: str, check) -> str:
     """Run a blocking check in a thread, for at most CHECK_TIMEOUT_S."""
-    loop = asyncio.get_running_loop()
+    waiting = f"no answer within {CHECK_TIMEOUT_S:.0f} s"
+    if name in _running and not _running[name].done():
+        return waiting  # the previous check of this store is still stuck
+    _running[name] = _THREADS.submit(check)
     try:
-        await asyncio.wait_for(loop.run_in_executor(None, check), CHECK_TIMEOUT_S)
+        await asyncio.wait_for(
+            asyncio.shield(asyncio.wrap_future(_running[name])), CHECK_TIMEOUT_S
+        )
     except asyncio.TimeoutError:
-        return f"no answer within {CHECK_TIMEOUT_S:.0f} s"
+        return waiting
     except (SQLAlchemyError, OSError) as error:
         return type(error).__name__
     return OK
@@ -87,7 +99,7 @@ async def check_conversation_store(store: Any) -> str:
     ping = getattr(store, "ping", None)
     if ping is None:
         return OK  # in memory: always there
-    return await _in_thread(ping)
+    return await _in_thread("conversation_store", ping)
 
 
 async def check_lock_store(lock_store: Any) -> str:
@@ -117,7 +129,7 @@ async def check(agent: Any) -> dict[str, str]:
             getattr(agent, "tracker_store", None)
         ),
         "lock_store": await check_lock_store(getattr(agent, "lock_store", None)),
-        "database": await _in_thread(_ping_database),
+        "database": await _in_thread("database", _ping_database),
     }
     for name, state in states.items():
         watch.report(name, state)

@@ -22,6 +22,7 @@ import asyncio
 import datetime as dt
 import logging
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -35,6 +36,12 @@ from bot.db import Base, TableStore
 from bot.safety.spool import TIME_FIELDS, Spool
 
 logger = logging.getLogger(__name__)
+
+# Threads of the crisis path's own: a hung database holds some of the first
+# (one per handoff written meanwhile), never the second, nor the threads the
+# rest of the server shares, so spooling never queues behind a hung write.
+_DATABASE_THREADS = ThreadPoolExecutor(4, thread_name_prefix="handoff-db")
+_SPOOL_THREADS = ThreadPoolExecutor(2, thread_name_prefix="handoff-spool")
 
 STATUSES = ("open", "claimed", "resolved")
 LEVELS = ("crisis", "concern")
@@ -231,7 +238,8 @@ class HandoffQueue(TableStore):
         limit the handoff is spooled under the same id, and if the database
         write still lands later, the replay sees the row and skips it.
         """
-        attempt = asyncio.ensure_future(asyncio.to_thread(self.store, handoff))
+        loop = asyncio.get_running_loop()
+        attempt = loop.run_in_executor(_DATABASE_THREADS, self.store, handoff)
         try:
             return await asyncio.wait_for(asyncio.shield(attempt), timeout_s)
         except asyncio.TimeoutError:
@@ -240,7 +248,19 @@ class HandoffQueue(TableStore):
                 handoff.id,
                 timeout_s,
             )
-            return await asyncio.to_thread(self.spool_only, handoff)
+        # The spool is a local file: milliseconds, unless another process
+        # holds its lock (a replay stuck on the same hung database). Then the
+        # reply does not wait either: the append goes on in its thread and
+        # lands when the lock is free.
+        spooling = loop.run_in_executor(_SPOOL_THREADS, self.spool_only, handoff)
+        try:
+            return await asyncio.wait_for(asyncio.shield(spooling), timeout_s)
+        except asyncio.TimeoutError:
+            logger.error(
+                "handoff %s: the spool is locked; it is written when it is free",
+                handoff.id,
+            )
+            return handoff
 
     def escalate(self, handoff: Handoff) -> Handoff:
         """Make a stored (or spooled) concern a crisis and alert staff again.

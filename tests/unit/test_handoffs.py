@@ -242,6 +242,44 @@ def test_a_hung_database_delays_a_handoff_by_at_most_two_seconds(postgres, tmp_p
     assert [h.id for h in queue.list() if h.sender_id == "patient-1"] == [handoff.id]
 
 
+@pytest.mark.postgres
+def test_a_hung_database_and_a_locked_spool_hold_the_reply_back_4_s_at_most(
+    postgres, tmp_path
+):
+    # The spool's lock held by another process (a replay stuck on the same
+    # hung database): the reply must not wait for it, and the handoff must
+    # still reach the spool once the lock is free.
+    import asyncio
+    import fcntl
+    import time
+
+    from sqlalchemy import text
+
+    engine = engine_for(postgres.url)
+    queue = HandoffQueue(engine, tmp_path / "spool.jsonl")
+    queue.create("patient-0", "rest", "concern", "warm-up")
+    queue.spool.touch()
+    with engine.connect() as blocker, open(queue.spool, "a") as other:
+        blocker.execute(text("LOCK TABLE handoffs IN ACCESS EXCLUSIVE MODE"))
+        fcntl.flock(other, fcntl.LOCK_EX)
+        handoff = queue.new("patient-2", "rest", "crisis", "i want to die")
+        loop = asyncio.new_event_loop()
+        started = time.monotonic()
+        returned = loop.run_until_complete(queue.store_promptly(handoff, 2.0))
+        assert time.monotonic() - started < 4.5
+        assert returned.id == handoff.id and not returned.spooled
+        fcntl.flock(other, fcntl.LOCK_UN)  # the other process lets go
+        deadline = time.monotonic() + 5
+        while handoff.id not in queue.spool.read_text():
+            assert time.monotonic() < deadline, "never spooled"
+            time.sleep(0.05)
+        blocker.rollback()
+    loop.close()
+    time.sleep(0.5)
+    queue.replay_spool()
+    assert [h.id for h in queue.list() if h.sender_id == "patient-2"] == [handoff.id]
+
+
 def test_an_escalation_while_the_concern_alert_is_being_sent_gets_its_own_alert(
     queue, webhook
 ):
