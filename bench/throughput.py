@@ -15,7 +15,11 @@ timed (it also starts the session).
     .venv/bin/python bench/throughput.py [--concurrency 1 20 100]
         [--messages 10] [--only ours|sample] [--url RUNNING_BOT]
         [--stored 1000 10000 100000] [--kb-entries 1000 10000]
-        [--channel rest|socketio]
+        [--channel rest|socketio] [--unique]
+
+``--unique`` adds a random word to every message, so that no text is seen
+twice: the repeated questions otherwise hit our bot's sentence-vector cache,
+which patients' own wording would not.
 
 ``--kb-entries`` grows the knowledge base with copies of a reviewed entry
 under new topics and facets, starts a new action server (it keeps a copy of
@@ -203,11 +207,25 @@ def repeated(phrases: list[str], count: int) -> list[str]:
     return (phrases * (count // len(phrases) + 1))[:count]
 
 
+# --unique: every message made new text (see ``worded``).
+UNIQUE = False
+
+
+def worded(message: str) -> str:
+    """The message as sent: with --unique, followed by a random word, so that
+    no message's text was seen before. The same questions repeated hit our
+    bot's sentence-vector cache (computing a new message's vector is most of
+    its NLU time), which patients' own wording would not; the sample bot has
+    no such cache."""
+    return f"{message} {uuid.uuid4().hex[:8]}" if UNIQUE else message
+
+
 def conversation(url: str, messages: list[str]) -> list[float]:
     sender = f"bench-{uuid.uuid4().hex}"
     session = requests.Session()
     times = []
     for index, message in enumerate(messages):
+        message = worded(message)
         start = time.perf_counter()
         response = session.post(url, json={"sender": sender, "message": message},
                                 timeout=120)  # fmt: skip
@@ -272,7 +290,7 @@ def socket_conversation(bot: Bot, messages: list[str]) -> list[float]:
             expected += bot.replies[index]
             start = time.perf_counter()
             client.emit("user_uttered", {
-                "message": message, "session_id": session_id,
+                "message": worded(message), "session_id": session_id,
                 "customData": {"language": "en"},
             })  # fmt: skip
             with changed:
@@ -460,6 +478,10 @@ def main() -> int:
     parser.add_argument("--only", choices=("ours", "sample"))
     parser.add_argument("--channel", choices=("rest", "socketio"), default="rest")
     parser.add_argument(
+        "--unique", action="store_true",
+        help="a random word after every message: no text is seen twice",
+    )  # fmt: skip
+    parser.add_argument(
         "--stored",
         type=int,
         nargs="*",
@@ -479,6 +501,8 @@ def main() -> int:
         "http://127.0.0.1:5080): our questions, no start-up or memory figures",
     )
     args = parser.parse_args()
+    global UNIQUE
+    UNIQUE = args.unique
     work = Path(tempfile.mkdtemp(prefix="bench-throughput-"))
     bots = []
     if args.url:
