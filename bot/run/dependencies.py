@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -70,6 +71,10 @@ watch = Watch()
 # that store starts (it is reported as still waiting).
 _THREADS = ThreadPoolExecutor(3, thread_name_prefix="store-check")
 _running: dict[str, Future] = {}
+# The health endpoint is public: however often it is asked, the stores are
+# checked at most once per FRESH_S, and the last answer given meanwhile.
+FRESH_S = 1.0
+_last: tuple[float, dict[str, str]] | None = None
 
 
 def _inner(store: Any) -> Any:
@@ -124,6 +129,10 @@ def _ping_database() -> None:
 
 async def check(agent: Any) -> dict[str, str]:
     """Each store's state (``OK`` or why not), also reported to ``watch``."""
+    global _last
+    now = time.monotonic()
+    if _last is not None and now - _last[0] < FRESH_S:
+        return dict(_last[1])
     states = {
         "conversation_store": await check_conversation_store(
             getattr(agent, "tracker_store", None)
@@ -133,7 +142,8 @@ async def check(agent: Any) -> dict[str, str]:
     }
     for name, state in states.items():
         watch.report(name, state)
-    return states
+    _last = (time.monotonic(), states)
+    return dict(states)
 
 
 def noticed(error: BaseException) -> None:
