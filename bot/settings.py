@@ -167,7 +167,7 @@ class Settings(BaseSettings):
         description="SQLite file of Rasa's conversation store (endpoints.yml)",
     )
     tracker_timeout_s: float = Field(
-        5.0,
+        30.0,
         env="BOT_TRACKER_TIMEOUT_S",
         description="seconds one read or write of a PostgreSQL conversation store "
         "may take before Rasa answers that message from memory (a hung database)",

@@ -29,13 +29,19 @@ much work they take:
   kept here (``bot.safety``).
 
 On a database server (PostgreSQL), its database work runs in threads of its
-own, each call given ``BOT_TRACKER_TIMEOUT_S`` (5 s). Rasa 3.6 runs the SQL
+own, each call given ``BOT_TRACKER_TIMEOUT_S`` (30 s). Rasa 3.6 runs the SQL
 tracker store on its event loop: a PostgreSQL that hangs (no error, no
 answer) would freeze the whole Rasa server, the channels' safe replies and
 988 included. Here a hung read or write fails after the timeout instead, and
 Rasa's fail-safe wrapper answers that message from a fresh conversation in
 memory; the loop stays free, and the stuck thread finishes or fails when the
-database answers. A SQLite file (the embedded profile) cannot hang so and
+database answers. The limit is long on purpose: under a heavy load a read
+can wait seconds for its turn, and a read given up makes Rasa answer from a
+fresh conversation and save that one over the stored one's count. With 5 s,
+one run of the cluster test (50 conversations at once on 2 cores) stored a
+reply different from the one sent, likely so (four other runs passed). The
+channels' own waits (3 s for a crisis) keep patients from waiting on it.
+A SQLite file (the embedded profile) cannot hang so and
 stays on the loop: in threads it cost the Rasa server about a fifth more
 CPU per message under 20 conversations (the threads and the loop taking
 turns at the interpreter lock; bench/throughput.py, measured in alternation).

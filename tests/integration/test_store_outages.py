@@ -29,7 +29,7 @@ from bot.content.clinic import load_clinic
 from bot.content.store import load_knowledge
 from bot.db import engine_for
 from bot.run import services, training
-from tests.integration.conftest import free_port, start_until_ready
+from tests.integration.conftest import RunningBot, free_port, start_until_ready
 
 FORWARDER = Path(__file__).with_name("tcp_forwarder.py")
 API_TOKEN = "outage-test-" + uuid.uuid4().hex
@@ -144,14 +144,12 @@ def health(bot) -> tuple[int, dict]:
     return response.status_code, response.json()
 
 
-def wait_for_health(bot, expected_status: int, timeout_s: float = 20) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        status, body = health(bot)
-        if status == expected_status or time.monotonic() > deadline:
-            assert status == expected_status, body
-            return body
-        time.sleep(0.5)
+def wait_for_health(bot, expected_status: int) -> dict:
+    """The health check's body once it answers ``expected_status``."""
+    answer = RunningBot.wait_for(
+        lambda: (answer := health(bot))[0] == expected_status and answer
+    )
+    return answer[1]
 
 
 def rasa_restarts(bot) -> int:
@@ -163,11 +161,8 @@ def log_since(bot, start: int) -> str:
     return "".join(bot["output"][start:])
 
 
-def wait_for_log(bot, start: int, words: str, timeout_s: float = 20) -> None:
-    deadline = time.monotonic() + timeout_s
-    while words not in log_since(bot, start):
-        assert time.monotonic() < deadline, f"no {words!r} in:\n{log_since(bot, start)}"
-        time.sleep(0.25)
+def wait_for_log(bot, start: int, words: str) -> None:
+    RunningBot.wait_for(lambda: words in log_since(bot, start))
 
 
 def user_messages(bot, sender: str) -> list[str]:
@@ -269,10 +264,7 @@ def test_postgresql_down_a_crisis_gets_988_and_its_handoff_is_replayed(
     wait_for_health(bot, 200)
     wait_for_log(bot, start, "the conversation store answers again")
     # The alerts worker replays the spool into the database, once.
-    deadline = time.monotonic() + 30
-    while handoff_levels(bot, crisis_sender) != ["crisis"]:
-        assert time.monotonic() < deadline, handoff_levels(bot, crisis_sender)
-        time.sleep(0.5)
+    RunningBot.wait_for(lambda: handoff_levels(bot, crisis_sender) == ["crisis"])
     sender = f"out-{uuid.uuid4().hex[:8]}"
     assert say(bot, sender, SUN)[0] == before
     assert user_messages(bot, sender) == [SUN]
@@ -297,10 +289,7 @@ def test_postgresql_hung_a_crisis_still_gets_988_within_seconds(outage_bot):
     finally:
         bot["postgres"].resume()
     wait_for_health(bot, 200)
-    deadline = time.monotonic() + 30
-    while handoff_levels(bot, crisis_sender) != ["crisis"]:
-        assert time.monotonic() < deadline, handoff_levels(bot, crisis_sender)
-        time.sleep(0.5)
+    RunningBot.wait_for(lambda: handoff_levels(bot, crisis_sender) == ["crisis"])
     assert say(bot, f"out-{uuid.uuid4().hex[:8]}", SUN)[0] == before
     assert rasa_restarts(bot) == 0
 
