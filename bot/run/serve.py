@@ -46,11 +46,12 @@ def child_env(environ: dict[str, str] | None = None) -> dict[str, str]:
     env["SANIC_HOST"] = env["ACTIONS_HOST"]  # rasa_sdk binds 0.0.0.0 without it
     env.setdefault("RASA_TELEMETRY_ENABLED", "false")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    # One BLAS thread per process: the sentence encoder's small matrix
-    # products gain nothing from a second thread, whose spinning doubled the
-    # Rasa server's CPU per new message (70 -> 40 ms, the same throughput:
-    # bench/throughput.py --unique), CPU the action server and other
-    # replicas on the machine need.
+    # One BLAS thread per process: one message's small matrix products gain
+    # nothing from a second thread, whose spinning nearly doubled the Rasa
+    # server's CPU per new message when the sentence encoder ran in NumPy
+    # (70 -> 40 ms, the same throughput: bench/throughput.py --unique), CPU
+    # the action server and other replicas on the machine need. (ONNX
+    # Runtime, which runs the encoder now, is given one thread itself.)
     env.setdefault("OPENBLAS_NUM_THREADS", "1")
     env.setdefault("OMP_NUM_THREADS", "1")
     return env
