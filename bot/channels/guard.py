@@ -3,7 +3,8 @@ bounded time for the bot's reply, and when none comes (the action server is
 down, slow or failing), send a safe reply and store the handoff a crisis or
 concern needs, from this process, with no action server.
 
-The screen runs here first (it is in-process and takes about a millisecond):
+The screen runs here first (in-process, in threads of its own; a few
+milliseconds, most of them the sentence vector's):
 a crisis or a possible risk waits at most ``BOT_CRISIS_REPLY_WAIT_S`` (3 s)
 for the bot before 988 and 911 go out; any other message waits
 ``BOT_REPLY_WAIT_S`` (30 s) before the clinic's phone number does. The
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from rasa.core.channels.channel import UserMessage
@@ -43,6 +45,24 @@ def screen(text: str) -> ScreenResult:
         # Never lose the message over the screen: the action re-screens.
         logger.exception("the safety screen failed in the channel")
         return ScreenResult(None)
+
+
+# Most of a new message's screening is its sentence vector, which ONNX
+# Runtime computes without Python's lock: screened in a thread, the event
+# loop meanwhile goes on with other conversations, on the second core
+# (bench/throughput.py --unique). Threads of its own: never queued behind
+# the database work in the loop's shared pool.
+_SCREENING = ThreadPoolExecutor(2, thread_name_prefix="safety-screen")
+
+
+async def screen_off_loop(text: str) -> ScreenResult:
+    """``screen(text)``, run in the screen's own threads."""
+    try:
+        return await asyncio.get_running_loop().run_in_executor(
+            _SCREENING, screen, text
+        )
+    except RuntimeError:  # the pool is shut down: the process is exiting
+        return screen(text)
 
 
 async def store(
@@ -132,7 +152,7 @@ async def process(
     reply in time (Rasa goes on in the background: nothing is lost from the
     conversation), else None. ``result``: the screen's verdict on this text,
     if the channel has it already."""
-    result = result or screen(message.text or "")
+    result = result or await screen_off_loop(message.text or "")
     config = settings.load()
     wait = config.crisis_reply_wait_s if result.level in URGENT else config.reply_wait_s
     handling = asyncio.ensure_future(on_new_message(message))

@@ -154,7 +154,7 @@ class PatientRestInput(RestInput):
             except BadRequest as error:
                 return response.json({"error": str(error)}, status=error.status)
             text = payloads.as_text(incoming.text)  # typed "/intent" is words
-            screened = guard.screen(text)
+            screened = await guard.screen_off_loop(text)
             if await guard.limited(incoming.sender, client_address(request), screened):
                 return response.json(
                     [{"recipient_id": incoming.sender,

@@ -84,7 +84,7 @@ class PatientSocketIOInput(SocketIOInput):
             except BadRequest as error:
                 await sio.emit(self.bot_message_evt, {"text": str(error)}, room=sid)
                 return
-            screened = guard.screen(message.text or "")
+            screened = await guard.screen_off_loop(message.text or "")
             request = (sio.get_environ(sid, self.namespace) or {}).get("sanic.request")
             address = client_address(request) if request is not None else None
             if await guard.limited(message.sender_id, address, screened):

@@ -232,6 +232,7 @@ class SafetyScreen:
     ) -> None:
         self.nlp = nlp
         self._recent_lock = threading.Lock()
+        self._screening = threading.Lock()
         self.classifier = classifier  # also empties the recent verdicts
         self._words = PhraseMatcher(nlp.vocab, attr="LOWER")
         self._lemmas = PhraseMatcher(nlp.vocab, attr="NORM")
@@ -358,7 +359,14 @@ class SafetyScreen:
             if text in self._recent:
                 self._recent.move_to_end(text)
                 return self._recent[text]
-        result = self._screen(text)
+        # One message screened at a time: the channels screen in threads of
+        # their own while Rasa's NLU screens on the event loop, and a spaCy
+        # pipeline is not made to be run by two threads at once.
+        with self._screening:
+            with self._recent_lock:  # screened by the other thread meanwhile
+                if text in self._recent:
+                    return self._recent[text]
+            result = self._screen(text)
         with self._recent_lock:
             self._recent[text] = result
             while len(self._recent) > RECENT_VERDICTS:

@@ -4,6 +4,7 @@ handoff a crisis needs, whatever happened to the bot's own processing."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import pytest
@@ -12,6 +13,7 @@ from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from bot.channels import guard
 from bot.content.answers import emergency_text, unavailable_text
 from bot.safety.handoffs import HandoffQueue, handoff_id_for
+from bot.safety.screen import Level, default_screen
 
 
 @pytest.fixture(autouse=True)
@@ -103,3 +105,43 @@ def test_the_handoff_of_the_channel_and_of_the_action_server_are_one(engine):
         handoff_id_for("patient-1", incoming.message_id),
     )  # fmt: skip
     assert len(queue.list()) == 1
+
+
+def test_the_screen_runs_off_the_event_loop_with_the_same_verdict(monkeypatch):
+    # The channels screen in threads of their own, so that the sentence
+    # vector (computed without Python's lock) leaves the event loop free.
+    threads = []
+    real = guard.screen
+
+    def recording(text):
+        threads.append(threading.current_thread().name)
+        return real(text)
+
+    async def main():
+        loop_beats = 0
+        stop = asyncio.Event()
+
+        async def beat():
+            nonlocal loop_beats
+            while not stop.is_set():
+                loop_beats += 1
+                await asyncio.sleep(0)
+
+        beating = asyncio.ensure_future(beat())
+        texts = [f"i want to end my life {i}" for i in range(5)] + [
+            f"can i get a tattoo {i}" for i in range(5)
+        ]
+        results = await asyncio.gather(*(guard.screen_off_loop(t) for t in texts))
+        stop.set()
+        await beating
+        return texts, results, loop_beats
+
+    monkeypatch.setattr(guard, "screen", recording)
+    texts, results, beats = asyncio.run(main())
+    assert all(name.startswith("safety-screen") for name in threads)
+    assert len(threads) == len(texts)
+    assert beats > 0  # the loop ran while the screen worked
+    expected = [default_screen().screen(t) for t in texts]
+    assert [r.level for r in results] == [e.level for e in expected]
+    assert [r.level for r in results[:5]] == [Level.CRISIS] * 5
+    assert [r.level for r in results[5:]] == [None] * 5

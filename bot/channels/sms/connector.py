@@ -207,7 +207,7 @@ class SmsInput(InputChannel):
         # Safety first: the handoff is stored before anything else touches the
         # database. Its id comes from the MessageSid, so Twilio's retries and
         # the action server's own handoff for this text are the same one.
-        screened = guard.screen(inbound.text)
+        screened = await guard.screen_off_loop(inbound.text)
         if screened.level is not None:
             await guard.store_first(
                 sender_id, CHANNEL, inbound.text, inbound.message_sid, screened
