@@ -21,6 +21,11 @@ timed (it also starts the session).
 twice: the repeated questions otherwise hit our bot's sentence-vector cache,
 which patients' own wording would not.
 
+``--url`` measures a bot that is already running as ours, e.g. ``make
+cluster``'s load balancer (http://127.0.0.1:5080), over REST or socket.io
+(with the load balancer's page as the Origin), beside the sample bot started
+in the same run: no cold start, CPU or memory figures for it.
+
 ``--kb-entries`` grows the knowledge base with copies of a reviewed entry
 under new topics and facets, starts a new action server (it keeps a copy of
 the whole knowledge base for database outages), and measures 1 and 20
@@ -121,6 +126,8 @@ class Bot:
         self.replies: list[int] = []  # per message, for socket.io (see load)
 
     def stop(self) -> None:
+        if self.process is None:  # a running bot: not this script's to stop
+            return
         self.process.terminate()
         try:
             self.process.wait(timeout=30)
@@ -363,7 +370,10 @@ ROLES = (
 
 
 def processes_of(bot: Bot) -> dict[str, int]:
-    """The bot's processes by their command (the serve process's children)."""
+    """The bot's processes by their command (the serve process's children);
+    none for a running bot this script did not start."""
+    if bot.process is None:
+        return {}
     found = {bot.name: bot.process.pid}
     children = subprocess.run(
         ["ps", "-o", "pid=,args=", "--ppid", str(bot.process.pid)],
@@ -509,35 +519,33 @@ def main() -> int:
     )
     parser.add_argument(
         "--url",
-        help="measure a running bot instead (e.g. make cluster's load balancer, "
-        "http://127.0.0.1:5080): our questions, no start-up or memory figures",
+        help="measure a running bot as ours (e.g. make cluster's load balancer, "
+        "http://127.0.0.1:5080), beside the sample bot unless --only ours: "
+        "no start-up, CPU or memory figures for it",
     )
     args = parser.parse_args()
+    if args.url and (args.stored or args.kb_entries or args.only == "sample"):
+        parser.error("--url measures a running bot as ours, as it is")
     global UNIQUE
     UNIQUE = args.unique
     work = Path(tempfile.mkdtemp(prefix="bench-throughput-"))
     bots = []
-    if args.url:
-        url = f"{args.url.rstrip('/')}/webhooks/rest/webhook"
-        messages = repeated(OURS, args.messages)
-        print(f"== {args.url}", flush=True)
-        conversation(url, messages[:2])
-        for concurrency in args.concurrency:
-            row = load(Bot("running", None, 0, 0.0, url), concurrency, messages)
-            print(f"  {concurrency:>3} conversations: {row['rate']:6.1f} msg/s, "
-                  f"p50 {row['p50']:6.1f} ms, p95 {row['p95']:6.1f} ms, "
-                  f"p99 {row['p99']:6.1f} ms", flush=True)  # fmt: skip
-        return 0
     try:
         if args.only != "ours":
             bots.append((start_sample(work), SAMPLE))
-        if args.only != "sample":
+        if args.url:  # a running bot (e.g. the cluster): ours, in the same run
+            base = args.url.rstrip("/")
+            running = Bot("ours", None, 0, 0.0, f"{base}/webhooks/rest/webhook",
+                          origin=base)  # fmt: skip
+            bots.append((running, OURS))
+        elif args.only != "sample":
             bots.append((start_ours(work), OURS))
         figures: dict[tuple[str, int], dict[str, float]] = {}
         for bot, phrases in bots:
             bot.channel = args.channel
-            print(f"== {bot.name}: cold start {bot.cold_s:.1f} s; over {bot.channel}",
-                  flush=True)  # fmt: skip
+            started = (f"at {args.url}" if bot.process is None
+                       else f"cold start {bot.cold_s:.1f} s")  # fmt: skip
+            print(f"== {bot.name}: {started}; over {bot.channel}", flush=True)
             messages = repeated(phrases, args.messages)
             # Warm-up, untimed: the first messages load what each server
             # loads lazily, and would be counted against one conversation.
@@ -546,7 +554,7 @@ def main() -> int:
                 name: pid
                 for name, pid in processes_of(bot).items()
                 if name in ("rasa server", "action server", "sample")
-            }
+            }  # none for a running bot: its processes may be anywhere
             for concurrency in args.concurrency:
                 used = {name: cpu_seconds(pid) for name, pid in servers.items()}
                 row = load(bot, concurrency, messages)
@@ -558,7 +566,8 @@ def main() -> int:
                 )
                 print(f"  {concurrency:>3} conversations: {row['rate']:6.1f} msg/s, "
                       f"p50 {row['p50']:6.1f} ms, p95 {row['p95']:6.1f} ms, "
-                      f"p99 {row['p99']:6.1f} ms; CPU ms per message: {cpu}",
+                      f"p99 {row['p99']:6.1f} ms"
+                      + (f"; CPU ms per message: {cpu}" if cpu else ""),
                       flush=True)  # fmt: skip
             for name, pid in processes_of(bot).items():
                 if name == bot.name and bot.name == "ours":
