@@ -334,11 +334,12 @@ def _write_graph(path: Path, graph: bytes) -> None:
 
 
 class SentenceEncoder(_Tokens):
-    """all-MiniLM-L6-v2 in ONNX Runtime: about 3 ms of one core for a
-    message, against 11-14 ms for the same arithmetic in NumPy (measured
-    2026-12-07), with the same vectors (within 1e-6). The graph is built from
-    the checked official weights at the first start and kept in ``var/``.
-    ONNX Runtime lets go of Python's lock while it computes."""
+    """all-MiniLM-L6-v2 in ONNX Runtime: 2-5 ms of one core for a message,
+    against 11-17 ms for the same arithmetic in NumPy (measured 2026-12-07),
+    with the same vectors (within 1e-6). The graph is built from the checked
+    official weights at the first start and kept in ``var/`` (the bot's
+    user's only, like the trained models). ONNX Runtime lets go of Python's
+    lock while it computes."""
 
     def __init__(self, directory: Path | None = None) -> None:
         import onnxruntime
