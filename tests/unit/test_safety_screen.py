@@ -101,6 +101,14 @@ def test_a_disclosure_worded_as_a_question_is_a_crisis(text):
         # no idiom cancels a harm the writer says was meant
         ("burned myself with the curling iron on purpose again", Level.CRISIS),
         ("me queme a propósito otra vez", Level.CRISIS),
+        # Spanish cutting in the other tenses; a haircut or a shaving cut in
+        # the same words is not
+        ("llevo semanas y me he estado cortando otra vez", Level.CRISIS),
+        ("volví a cortarme anoche", Level.CRISIS),
+        ("mi hermano se ha estado cortando los brazos", Level.CRISIS),
+        ("me he estado cortando el fleco yo sola jaja", None),
+        ("me sigo cortando al rasurarme, la piel esta muy fina", None),
+        ("me sigo haciendo daño en la rodilla en el gym", None),
         ("i cut myself shaving, deliberately, to feel something", Level.CRISIS),
         # ten or more pills taken is an overdose; a couple, or a dose, is not
         ("i already did it. took like 30 ibuprofen", Level.CRISIS),
