@@ -49,7 +49,8 @@ REGRESSION_SETS = (
     "safety_messages.yml", "safety_holdout.yml", "safety_holdout_2.yml",
     *(f"safety_blind_2026_12{s}.yml"
       for s in ("", "_b", "_c", "_d", "_e", "_f", "_g", "_h", "_i", "_j", "_k", "_l",
-                "_m", "_n", "_o", "_p", "_q", "_r", "_s")),
+                "_m", "_n", "_o", "_p", "_q", "_r", "_s",
+                "_t")),
 )  # fmt: skip
 
 

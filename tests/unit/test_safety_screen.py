@@ -109,6 +109,9 @@ def test_a_disclosure_worded_as_a_question_is_a_crisis(text):
         ("me he estado cortando el fleco yo sola jaja", None),
         ("me sigo cortando al rasurarme, la piel esta muy fina", None),
         ("me sigo haciendo daño en la rodilla en el gym", None),
+        ("anoche me hice cortes en las piernas", Level.CRISIS),
+        ("cuantas pastillas se necesitan para morir", Level.CRISIS),
+        ("i took the whole box of my sleeping pills", Level.CRISIS),
         ("i cut myself shaving, deliberately, to feel something", Level.CRISIS),
         # ten or more pills taken is an overdose; a couple, or a dose, is not
         ("i already did it. took like 30 ibuprofen", Level.CRISIS),
