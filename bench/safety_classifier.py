@@ -50,7 +50,7 @@ REGRESSION_SETS = (
     *(f"safety_blind_2026_12{s}.yml"
       for s in ("", "_b", "_c", "_d", "_e", "_f", "_g", "_h", "_i", "_j", "_k", "_l",
                 "_m", "_n", "_o", "_p", "_q", "_r", "_s",
-                "_t")),
+                "_t", "_u")),
 )  # fmt: skip
 
 

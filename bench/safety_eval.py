@@ -11,7 +11,7 @@ and the care team see, so it scores any version of the bot the same way
 
     .venv/bin/python bench/safety_eval.py [SET.yml ...] [--root DIR] [--workers 4]
 
-The default sets are tests/data/safety_blind_2026_12{,_b,...,_t}.yml, each
+The default sets are tests/data/safety_blind_2026_12{,_b,...,_u}.yml, each
 written by a helper who never saw data/, tests/ or the other sets, and each
 scored as an untouched set once (figures in the issue-8 note); they are
 regression sets now. A new measurement needs a new set written the same way.
@@ -63,6 +63,7 @@ DEFAULT_SETS = [
         "_r",
         "_s",
         "_t",
+        "_u",
     )
 ]
 # How a patient recognises each reply (English and Spanish wording).
