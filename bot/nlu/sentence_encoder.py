@@ -316,18 +316,24 @@ def graph_path() -> Path:
     return GRAPH_DIR / f"all-minilm-l6-v2-{digest.hexdigest()[:16]}.onnx"
 
 
-def _write_graph(path: Path, graph: bytes) -> None:
+def _write_privately(path: Path, write) -> None:
+    """``write(file)`` into a new file that replaces ``path`` whole (readers
+    never see half a file), readable by the bot's user only."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(
-        dir=path.parent, prefix=".graph-", suffix=".onnx", delete=False
+        dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix, delete=False
     ) as partial:
         try:
-            partial.write(graph)
+            write(partial)
         except OSError:
             Path(partial.name).unlink(missing_ok=True)
             raise
     os.chmod(partial.name, 0o600)
-    os.replace(partial.name, path)  # readers never see half a file
+    os.replace(partial.name, path)
+
+
+def _write_graph(path: Path, graph: bytes) -> None:
+    _write_privately(path, lambda file: file.write(graph))
     for older in path.parent.glob("all-minilm-l6-v2-*.onnx"):
         if older != path:  # an earlier builder's graph (90 MB each)
             older.unlink(missing_ok=True)
@@ -414,24 +420,17 @@ def _read_store(path: Path) -> dict[tuple[int, ...], np.ndarray]:
 
 
 def _write_store(path: Path, entries: dict[tuple[int, ...], np.ndarray]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     stored = {**_read_store(path), **entries}  # keep another process's work
     keys = list(stored)[-CACHE_SIZE:]
-    with tempfile.NamedTemporaryFile(
-        dir=path.parent, prefix=".vectors-", suffix=".npz", delete=False
-    ) as partial:
-        try:
-            np.savez(
-                partial,
-                ids=np.array([i for k in keys for i in k], dtype=np.int32),
-                lengths=np.array([len(k) for k in keys], dtype=np.int32),
-                vectors=np.vstack([stored[k] for k in keys]).astype(np.float32),
-            )
-        except OSError:
-            Path(partial.name).unlink(missing_ok=True)
-            raise
-    os.chmod(partial.name, 0o600)
-    os.replace(partial.name, path)  # readers never see half a file
+    _write_privately(
+        path,
+        lambda file: np.savez(
+            file,
+            ids=np.array([i for k in keys for i in k], dtype=np.int32),
+            lengths=np.array([len(k) for k in keys], dtype=np.int32),
+            vectors=np.vstack([stored[k] for k in keys]).astype(np.float32),
+        ),
+    )
 
 
 _encoder: SentenceEncoder | None = None
